@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# ipxdp: XDP programs that load with plain iproute2.
+#
+#   make                  build build/drop-tcp.o, build/count.o, build/port-9090.o
+#   make TX_PORT=8443 TX_MAC=02:11:22:33:44:55
+#                         build port-9090.o for another port and MAC
+#   make check            install what the tests need, then run them (root)
+#   make deps             install build and test dependencies (Debian 12)
+#   make clean            remove build/
+#   make V=1              show the full commands
+
+CLANG  ?= clang
+PYTHON ?= /usr/bin/python3
+
+TX_PORT ?= 9090
+TX_MAC  ?= 08:00:27:dd:38:2a
+
+BUILD    := build
+FIXTURES := $(BUILD)/fixtures
+PROGS    := drop-tcp count port-9090
+OBJS     := $(PROGS:%=$(BUILD)/%.o)
+FIXTURE_OBJS := $(patsubst tests/fixtures/%.c,$(FIXTURES)/%.o,$(wildcard tests/fixtures/*.c))
+
+# <asm/types.h> lives in the multiarch include directory on Debian; the BPF
+# target does not search it by itself.
+MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null)
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror \
+	-Wno-compare-distinct-pointer-types -Iinclude \
+	$(if $(MULTIARCH),-idirafter /usr/include/$(MULTIARCH))
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Debian packages the build and the tests use (make deps installs them).
+DEB_DEPS := make clang llvm gcc libc6-dev libbpf-dev libbpf1 iproute2 bpftool \
+	jq python3 python3-scapy python3-pytest iputils-ping curl hping3 \
+	nftables iptables ethtool tcpdump shellcheck util-linux procps \
+	xdp-tools kmod
+
+.PHONY: all clean deps check check-root test-unit FORCE
+all: $(OBJS) $(FIXTURE_OBJS)
+
+# Every object depends on every header it includes (clang -MMD writes the
+# list) and on this Makefile.
+$(BUILD)/%.o: progs/%.c Makefile | $(BUILD)
+	@echo "  CLANG   $@"
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FIXTURES)/%.o: tests/fixtures/%.c Makefile | $(FIXTURES)
+	@echo "  CLANG   $@"
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+
+# port-9090's port and MAC: validated here, recorded in a stamp file that
+# changes (and so rebuilds the object) only when the values do.
+PORT_OK := $(shell echo '$(TX_PORT)' | grep -Ex '[1-9][0-9]{0,4}' | awk '$$1 <= 65535')
+MAC_OK  := $(shell echo '$(TX_MAC)' | grep -Eix '([0-9a-f]{2}:){5}[0-9a-f]{2}')
+TX_MAC_BYTES := $(shell echo '$(TX_MAC)' | sed 's/\([0-9a-fA-F][0-9a-fA-F]\)/0x\1/g; s/:/,/g')
+
+$(BUILD)/port-9090.config: FORCE | $(BUILD)
+ifeq ($(PORT_OK),)
+	$(error TX_PORT must be a port number from 1 to 65535, got '$(TX_PORT)')
+endif
+ifeq ($(MAC_OK),)
+	$(error TX_MAC must be six hex bytes like 08:00:27:dd:38:2a, got '$(TX_MAC)')
+endif
+	$(Q)echo 'TX_PORT=$(TX_PORT) TX_MAC=$(TX_MAC)' > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+	@echo "  CONFIG  port-9090: TX_PORT=$(TX_PORT) TX_MAC=$(TX_MAC)"
+
+$(BUILD)/port-9090.o: BPF_CFLAGS += -DTX_PORT=$(TX_PORT) '-DTX_MAC=$(TX_MAC_BYTES)'
+$(BUILD)/port-9090.o: $(BUILD)/port-9090.config
+
+$(BUILD) $(FIXTURES):
+	$(Q)mkdir -p $@
+
+-include $(OBJS:.o=.d) $(FIXTURE_OBJS:.o=.d)
+
+clean:
+	rm -rf $(BUILD)
+
+# Installs only what is missing, so a second run changes nothing.
+deps:
+	@missing=$$(for p in $(DEB_DEPS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then echo "deps: all installed"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "deps: needs root to install:" $$missing >&2; exit 1; fi; \
+	echo "deps: installing" $$missing; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
+
+check-root:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "make check needs root (it loads BPF programs and creates network namespaces): run it as root" >&2; \
+		exit 1; fi
+
+# Mount bpffs if it is missing (pins, bpftool).
+bpffs: check-root
+	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+check: check-root
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory bpffs
+	$(Q)cd tests && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+
+FORCE:
