@@ -108,3 +108,6 @@ check: check-root
 	$(Q)cd tests && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 
 FORCE:
+
+# Further targets (scripts, demo, bench, install, hardening) live in mk/*.mk.
+include $(wildcard mk/*.mk)

@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""Load a built ipxdp object with libbpf and run it on frames.
+
+A thin ctypes layer over the system's libbpf.so.1: it opens the very .o file
+that `ip` loads, loads its program as XDP, and runs it with
+BPF_PROG_TEST_RUN.  Nothing is compiled here.
+"""
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import struct
+
+XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT = range(5)
+VERDICTS = {XDP_ABORTED: "ABORTED", XDP_DROP: "DROP", XDP_PASS: "PASS",
+            XDP_TX: "TX", XDP_REDIRECT: "REDIRECT"}
+
+BPF_PROG_TYPE_XDP = 6
+BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
+
+_lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+
+
+class TestRunOpts(ctypes.Structure):
+    """struct bpf_test_run_opts from <bpf/bpf.h> (libbpf 1.x)."""
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("data_in", ctypes.c_void_p),
+        ("data_out", ctypes.c_void_p),
+        ("data_size_in", ctypes.c_uint32),
+        ("data_size_out", ctypes.c_uint32),
+        ("ctx_in", ctypes.c_void_p),
+        ("ctx_out", ctypes.c_void_p),
+        ("ctx_size_in", ctypes.c_uint32),
+        ("ctx_size_out", ctypes.c_uint32),
+        ("retval", ctypes.c_uint32),
+        ("repeat", ctypes.c_int),
+        ("duration", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("cpu", ctypes.c_uint32),
+        ("batch_size", ctypes.c_uint32),
+    ]
+
+
+class XdpMd(ctypes.Structure):
+    """struct xdp_md, the context a live-frames run needs (ingress ifindex)."""
+    _fields_ = [(n, ctypes.c_uint32) for n in (
+        "data", "data_end", "data_meta", "ingress_ifindex",
+        "rx_queue_index", "egress_ifindex")]
+
+
+_vp = ctypes.c_void_p
+for name, res, args in [
+    ("bpf_object__open_file", _vp, [ctypes.c_char_p, _vp]),
+    ("bpf_object__load", ctypes.c_int, [_vp]),
+    ("bpf_object__close", None, [_vp]),
+    ("bpf_object__next_program", _vp, [_vp, _vp]),
+    ("bpf_object__find_map_by_name", _vp, [_vp, ctypes.c_char_p]),
+    ("bpf_program__section_name", ctypes.c_char_p, [_vp]),
+    ("bpf_program__name", ctypes.c_char_p, [_vp]),
+    ("bpf_program__set_type", ctypes.c_int, [_vp, ctypes.c_int]),
+    ("bpf_program__fd", ctypes.c_int, [_vp]),
+    ("bpf_map__fd", ctypes.c_int, [_vp]),
+    ("bpf_map_lookup_elem", ctypes.c_int, [ctypes.c_int, _vp, _vp]),
+    ("bpf_map_update_elem", ctypes.c_int, [ctypes.c_int, _vp, _vp, ctypes.c_uint64]),
+    ("bpf_prog_test_run_opts", ctypes.c_int, [ctypes.c_int, ctypes.POINTER(TestRunOpts)]),
+    ("libbpf_num_possible_cpus", ctypes.c_int, []),
+]:
+    fn = getattr(_lib, name)
+    fn.restype, fn.argtypes = res, args
+
+
+def _check(ret, what):
+    if ret < 0:
+        err = -ret if ret != -1 else ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return ret
+
+
+def num_possible_cpus():
+    return _check(_lib.libbpf_num_possible_cpus(), "libbpf_num_possible_cpus")
+
+
+class BpfObject:
+    """An ELF object opened and loaded as XDP; programs looked up by section."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"{self.path}: not built (run make)")
+        self._obj = _lib.bpf_object__open_file(self.path.encode(), None)
+        if not self._obj:
+            raise OSError(ctypes.get_errno(), f"cannot open {self.path}")
+        self.programs = {}
+        prog = _lib.bpf_object__next_program(self._obj, None)
+        while prog:
+            # Our section names are not ones libbpf knows, so say XDP here,
+            # as `ip` does.
+            _check(_lib.bpf_program__set_type(prog, BPF_PROG_TYPE_XDP), "set_type")
+            self.programs[_lib.bpf_program__section_name(prog).decode()] = prog
+            prog = _lib.bpf_object__next_program(self._obj, prog)
+        _check(_lib.bpf_object__load(self._obj), f"loading {self.path}")
+
+    def close(self):
+        if self._obj:
+            _lib.bpf_object__close(self._obj)
+            self._obj = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def prog_fd(self, section=None):
+        if section is None:
+            if len(self.programs) != 1:
+                raise ValueError(f"{self.path} has {len(self.programs)} programs: name one")
+            (prog,) = self.programs.values()
+        else:
+            prog = self.programs[section]
+        return _check(_lib.bpf_program__fd(prog), "bpf_program__fd")
+
+    def map_fd(self, name):
+        m = _lib.bpf_object__find_map_by_name(self._obj, name.encode())
+        if not m:
+            raise KeyError(f"no map {name!r} in {self.path}")
+        return _check(_lib.bpf_map__fd(m), "bpf_map__fd")
+
+    def run(self, frame, section=None, repeat=1):
+        """Run the program once on @frame; returns (verdict, output bytes)."""
+        retval, out, _ = test_run(self.prog_fd(section), frame, repeat=repeat)
+        return retval, out
+
+
+def test_run(prog_fd, frame, repeat=1, flags=0, batch_size=0, ctx=None):
+    """BPF_PROG_TEST_RUN; returns (retval, data_out, duration_ns)."""
+    frame = bytes(frame)
+    buf_in = ctypes.create_string_buffer(frame, len(frame))
+    out_size = 0 if flags & BPF_F_TEST_XDP_LIVE_FRAMES else len(frame) + 256
+    buf_out = ctypes.create_string_buffer(max(out_size, 1))
+    opts = TestRunOpts(sz=ctypes.sizeof(TestRunOpts),
+                       data_in=ctypes.cast(buf_in, _vp),
+                       data_size_in=len(frame), repeat=repeat,
+                       flags=flags, batch_size=batch_size)
+    if out_size:
+        opts.data_out = ctypes.cast(buf_out, _vp)
+        opts.data_size_out = out_size
+    if ctx is not None:
+        opts.ctx_in = ctypes.cast(ctypes.pointer(ctx), _vp)
+        opts.ctx_size_in = ctypes.sizeof(ctx)
+    _check(_lib.bpf_prog_test_run_opts(prog_fd, ctypes.byref(opts)), "BPF_PROG_TEST_RUN")
+    return opts.retval, buf_out.raw[:opts.data_size_out] if out_size else b"", opts.duration
+
+
+class PerCpuArray:
+    """A BPF_MAP_TYPE_PERCPU_ARRAY whose values are records of __u64."""
+
+    def __init__(self, fd, fields):
+        self.fd = fd
+        self.fields = fields
+        self.ncpus = num_possible_cpus()
+        self.value_size = 8 * len(fields)  # already a multiple of 8
+
+    def lookup(self, key):
+        """Per-CPU list of dicts for @key."""
+        k = ctypes.c_uint32(key)
+        buf = ctypes.create_string_buffer(self.value_size * self.ncpus)
+        _check(_lib.bpf_map_lookup_elem(self.fd, ctypes.byref(k), buf), f"lookup {key}")
+        out = []
+        for cpu in range(self.ncpus):
+            vals = struct.unpack_from(f"={len(self.fields)}Q", buf.raw, cpu * self.value_size)
+            out.append(dict(zip(self.fields, vals)))
+        return out
+
+    def total(self, key):
+        """@key summed over all CPUs."""
+        per_cpu = self.lookup(key)
+        return {f: sum(v[f] for v in per_cpu) for f in self.fields}
+
+    def clear(self, keys):
+        zero = ctypes.create_string_buffer(self.value_size * self.ncpus)
+        for key in keys:
+            k = ctypes.c_uint32(key)
+            _check(_lib.bpf_map_update_elem(self.fd, ctypes.byref(k), zero, 0), f"update {key}")
+
+
+__all__ = ["BpfObject", "PerCpuArray", "test_run", "num_possible_cpus", "XdpMd",
+           "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT",
+           "VERDICTS", "BPF_F_TEST_XDP_LIVE_FRAMES", "errno"]
