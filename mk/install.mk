@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# make install [PREFIX=/usr/local] [DESTDIR=]
+# make uninstall [PREFIX=/usr/local] [DESTDIR=]
+# make deb              build the Debian package from a temporary copy of the
+#                       tree with dpkg-buildpackage; the .deb lands in build/deb/
+#
+# Layout (PREFIX=/usr/local):
+#   sbin/xdp-attach xdp-detach xdp-status xdp-stats     the scripts
+#   lib/ipxdp/xdp-lib.sh                                their shared library
+#   lib/bpf/ipxdp/drop-tcp.o count.o port-9090.o        the objects
+#   lib/systemd/system/xdp-attach@.service              boot-time attach
+#   share/man/man8/xdp-*.8                              man pages
+#   share/doc/ipxdp/                                    README, docs, example config
+#
+# The installed copies know where they live: the line marked
+# `# @IPXDP_LIBDIR@` in each script and the line marked `# @IPXDP_OBJDIR@`
+# in xdp-lib.sh are rewritten to PREFIX paths (never DESTDIR ones), and
+# /usr/local/ in the unit and the man pages becomes PREFIX/.
+#
+# uninstall removes the same list of files that install writes, then the
+# directories that belong to ipxdp alone if they are empty.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+IPXDP_SBINDIR := $(PREFIX)/sbin
+IPXDP_LIBDIR  := $(PREFIX)/lib/ipxdp
+IPXDP_OBJDIR  := $(PREFIX)/lib/bpf/ipxdp
+IPXDP_UNITDIR := $(PREFIX)/lib/systemd/system
+IPXDP_MAN8DIR := $(PREFIX)/share/man/man8
+IPXDP_DOCDIR  := $(PREFIX)/share/doc/ipxdp
+
+IPXDP_SCRIPTS   := xdp-attach xdp-detach xdp-status xdp-stats
+IPXDP_MANPAGES  := $(IPXDP_SCRIPTS:%=%.8)
+IPXDP_UNITS     := xdp-attach@.service
+IPXDP_DOCS      := $(wildcard README.md) docs/tutorial.md docs/design.md docs/troubleshooting.md
+IPXDP_EXAMPLES  := systemd/eth0.conf
+
+# Every file install writes, relative to DESTDIR.
+IPXDP_INSTALLED := \
+	$(IPXDP_SCRIPTS:%=$(IPXDP_SBINDIR)/%) \
+	$(IPXDP_LIBDIR)/xdp-lib.sh \
+	$(OBJS:$(BUILD)/%=$(IPXDP_OBJDIR)/%) \
+	$(IPXDP_UNITS:%=$(IPXDP_UNITDIR)/%) \
+	$(IPXDP_MANPAGES:%=$(IPXDP_MAN8DIR)/%) \
+	$(addprefix $(IPXDP_DOCDIR)/,$(notdir $(IPXDP_DOCS))) \
+	$(addprefix $(IPXDP_DOCDIR)/examples/,$(notdir $(IPXDP_EXAMPLES)))
+
+# Directories nobody but ipxdp puts files in: removed by uninstall if empty.
+IPXDP_OWNDIRS := $(IPXDP_DOCDIR)/examples $(IPXDP_DOCDIR) $(IPXDP_OBJDIR) $(IPXDP_LIBDIR)
+
+# PREFIX ends up inside sed expressions, the unit and the scripts: keep it
+# to plain absolute paths.
+IPXDP_PREFIX_OK = $(shell printf '%s\n' '$(PREFIX)' | grep -Ex '/[A-Za-z0-9._+/-]*')
+
+.PHONY: install uninstall install-check-prefix deb
+
+install-check-prefix:
+ifeq ($(IPXDP_PREFIX_OK),)
+	$(error PREFIX must be an absolute path of letters, digits and ._+/-, got '$(PREFIX)')
+endif
+	@:
+
+# Replace the one line that ends in MARKER with TEXT; fail unless there is
+# exactly one such line.  $(call ipxdp_subst_marker,SRC,DST,MARKER,TEXT,MODE)
+define ipxdp_subst_marker
+	$(Q)n=$$(grep -c -e '# $(3)$$' '$(1)' || true); \
+	if [ "$$n" != 1 ]; then \
+		echo "install: $(1) must have exactly one line ending in '# $(3)', found $$n" >&2; exit 1; fi
+	$(Q)sed -e 's|^.*# $(3)$$|$(4) # $(3)|' '$(1)' > '$(2).tmp'
+	$(Q)chmod $(5) '$(2).tmp' && mv -f '$(2).tmp' '$(2)'
+endef
+
+# Copy SRC to DST with /usr/local/ replaced by PREFIX/.
+define ipxdp_subst_prefix
+	$(Q)sed -e 's|/usr/local/|$(PREFIX)/|g' '$(1)' > '$(2).tmp'
+	$(Q)chmod 0644 '$(2).tmp' && mv -f '$(2).tmp' '$(2)'
+endef
+
+install: install-check-prefix $(OBJS)
+	@echo "  INSTALL $(DESTDIR)$(PREFIX)"
+	$(Q)install -d '$(DESTDIR)$(IPXDP_SBINDIR)' '$(DESTDIR)$(IPXDP_LIBDIR)' \
+		'$(DESTDIR)$(IPXDP_OBJDIR)' '$(DESTDIR)$(IPXDP_UNITDIR)' \
+		'$(DESTDIR)$(IPXDP_MAN8DIR)' '$(DESTDIR)$(IPXDP_DOCDIR)/examples'
+	$(foreach s,$(IPXDP_SCRIPTS),$(call ipxdp_subst_marker,scripts/$(s),$(DESTDIR)$(IPXDP_SBINDIR)/$(s),@IPXDP_LIBDIR@,IPXDP_LIBDIR=$(IPXDP_LIBDIR),0755)
+	)
+	$(call ipxdp_subst_marker,scripts/xdp-lib.sh,$(DESTDIR)$(IPXDP_LIBDIR)/xdp-lib.sh,@IPXDP_OBJDIR@,IPXDP_OBJDIR=$(IPXDP_OBJDIR),0644)
+	$(Q)install -m 0644 $(OBJS) '$(DESTDIR)$(IPXDP_OBJDIR)/'
+	$(foreach f,$(IPXDP_UNITS),$(call ipxdp_subst_prefix,systemd/$(f),$(DESTDIR)$(IPXDP_UNITDIR)/$(f))
+	)
+	$(foreach f,$(IPXDP_MANPAGES),$(call ipxdp_subst_prefix,man/$(f),$(DESTDIR)$(IPXDP_MAN8DIR)/$(f))
+	)
+	$(Q)install -m 0644 $(IPXDP_DOCS) '$(DESTDIR)$(IPXDP_DOCDIR)/'
+	$(Q)install -m 0644 $(IPXDP_EXAMPLES) '$(DESTDIR)$(IPXDP_DOCDIR)/examples/'
+
+un# Copy SRC to DST with /usr/local/ replaced by PREFIX/.
+define ipxdp_subst_prefix
+	$(Q)sed -e 's|/usr/local/|$(PREFIX)/|g' '$(1)' > '$(2).tmp'
+	$(Q)chmod 0644 '$(2).tmp' && mv -f '$(2).tmp' '$(2)'
+endef
+
+install: install-check-prefix
+	@echo "  UNINSTALL $(DESTDIR)$(PREFIX)"
+	$(Q)rm -f $(IPXDP_INSTALLED:%='$(DESTDIR)%')
+	$(Q)for d in $(IPXDP_OWNDIRS:%='$(DESTDIR)%'); do \
+		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; done
+
+# The package is built from a copy of the tree, so neither build/ nor the
+# debian/ build products ever land in the checkout.
+IPXDP_DEB_DIR := $(BUILD)/deb
+
+deb:
+	$(Q)rm -rf '$(IPXDP_DEB_DIR)' && mkdir -p '$(IPXDP_DEB_DIR)'
+	$(Q)set -e; tmp=$$(mktemp -d /tmp/ipxdp-deb.XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
+	mkdir "$$tmp/ipxdp"; \
+	tar -cf - --exclude=./build --exclude=./.git --exclude=__pycache__ \
+		--exclude=.pytest_cache . | tar -xf - -C "$$tmp/ipxdp"; \
+	echo "  DEB     $(IPXDP_DEB_DIR) (dpkg-buildpackage -us -uc -b in $$tmp/ipxdp)"; \
+	if ! (cd "$$tmp/ipxdp" && dpkg-buildpackage -us -uc -b) > '$(IPXDP_DEB_DIR)/build.log' 2>&1; then \
+		echo "deb: dpkg-buildpackage failed; the end of $(IPXDP_DEB_DIR)/build.log:" >&2; \
+		tail -n 20 '$(IPXDP_DEB_DIR)/build.log' >&2; exit 1; fi; \
+	cp "$$tmp"/*.deb '$(IPXDP_DEB_DIR)/'; \
+	ls '$(IPXDP_DEB_DIR)'/*.deb
