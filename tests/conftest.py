@@ -10,7 +10,8 @@ from bpfrun import BpfObject, PerCpuArray
 import reference
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
+# The objects under test; the mutation tests point this at broken builds.
+BUILD = pathlib.Path(os.environ.get("IPXDP_BUILD", ROOT / "build"))
 
 
 def pytest_configure(config):

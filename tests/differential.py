@@ -11,6 +11,7 @@ slice in `make check`) and by `make fuzz` (run as a program):
 """
 
 import argparse
+import os
 import pathlib
 import sys
 import time
@@ -19,7 +20,7 @@ import framegen
 import reference
 from bpfrun import VERDICTS, XDP_PASS, BpfObject, PerCpuArray
 
-BUILD = pathlib.Path(__file__).resolve().parent.parent / "build"
+BUILD = pathlib.Path(os.environ.get("IPXDP_BUILD", pathlib.Path(__file__).resolve().parent.parent / "build"))
 VERDICT_NAMES = {v: k for k, v in VERDICTS.items()}
 
 
