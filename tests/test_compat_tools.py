@@ -1,0 +1,375 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""The objects with the tools people already have: ip, bpftool, xdp-loader.
+
+Every object loads with `ip link set … xdp obj OBJ sec SECTION`, with
+`bpftool prog load OBJ PIN type xdp` and with `xdp-loader load -s SECTION`,
+and all three load the same program (same name, same tag).  Each tool sees
+what the others attached.  The error messages docs/troubleshooting.md quotes
+are checked here against the real tools, so the document cannot drift.
+
+Everything happens on a veth pair inside a network namespace made for the
+test (entered with nsenter, so bpffs pins stay visible).  xdp-loader runs in
+a private mount namespace with its own /run: its lock file,
+/run/xdp-loader.lck, is machine-wide, and other xdp-loader runs on the
+machine must not make these tests fail (or the other way round).
+"""
+
+import itertools
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from scapy.all import IP, TCP, UDP, Ether
+
+from bpfrun import XDP_DROP, XDP_PASS, XDP_TX
+from conftest import build_config
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+TX_PORT, TX_MAC = build_config()
+
+# object name (= section name) -> function name, which is the program name
+OBJECTS = {
+    "drop-tcp": "xdp_drop_tcp",
+    "count": "xdp_count_proto",
+    "port-9090": "xdp_bounce_port",
+}
+# `ip -j link` "mode" values (enum XDP_ATTACHED_*)
+IP_MODE = {"native": 1, "generic": 2}
+BPFTOOL_MODE = {"native": "driver", "generic": "generic"}
+IP_KEYWORD = {"native": "xdpdrv", "generic": "xdpgeneric"}
+XDP_LOADER_MODE = {"native": "native", "generic": "skb"}
+
+_seq = itertools.count()
+
+
+def run(cmd, check=True, **kw):
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({res.returncode}): {res.stderr.strip()}")
+    return res
+
+
+class Netns:
+    """A namespace with a veth pair va <-> vb, both up."""
+
+    def __init__(self):
+        self.name = f"ipxdp-compat-{os.getpid()}-{next(_seq)}"
+        run(["ip", "netns", "add", self.name])
+        try:
+            self.ip("link", "add", "va", "type", "veth", "peer", "name", "vb")
+            self.ip("link", "set", "va", "up")
+            self.ip("link", "set", "vb", "up")
+        except Exception:
+            self.delete()
+            raise
+
+    def cmd(self, *args):
+        return ["nsenter", f"--net=/var/run/netns/{self.name}", *args]
+
+    def run(self, *args, check=True):
+        return run(self.cmd(*args), check=check)
+
+    def ip(self, *args, check=True):
+        return self.run("ip", *args, check=check)
+
+    def xdp_loader(self, *args, check=True):
+        script = "mount --make-rprivate / && mount -t tmpfs tmpfs /run && exec xdp-loader \"$@\""
+        return self.run("unshare", "--mount", "sh", "-c", script, "xdp-loader", *args,
+                        check=check)
+
+    def xdp(self, dev="va"):
+        """What `ip -j link show` says about XDP on dev (None: nothing)."""
+        (link,) = json.loads(self.ip("-j", "link", "show", "dev", dev).stdout)
+        return link.get("xdp")
+
+    def delete(self):
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+
+
+@pytest.fixture
+def ns():
+    n = Netns()
+    try:
+        yield n
+    finally:
+        n.delete()
+
+
+@pytest.fixture
+def pindir():
+    path = pathlib.Path(tempfile.mkdtemp(prefix=f"ipxdp-compat-{os.getpid()}-",
+                                         dir="/sys/fs/bpf"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def reference_tags():
+    """Each object's program as bpftool loads it: {object: (name, tag)}."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix=f"ipxdp-compat-{os.getpid()}-ref-",
+                                         dir="/sys/fs/bpf"))
+    try:
+        tags = {}
+        for obj in OBJECTS:
+            pin = path / obj
+            run(["bpftool", "prog", "load", str(BUILD / f"{obj}.o"), str(pin), "type", "xdp"])
+            info = json.loads(run(["bpftool", "-j", "prog", "show", "pinned", str(pin)]).stdout)
+            tags[obj] = (info["name"], info["tag"])
+            pin.unlink()
+        return tags
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def assert_attached(ns, mode, obj, reference_tags):
+    xdp = ns.xdp()
+    assert xdp is not None, "nothing attached"
+    assert xdp["mode"] == IP_MODE[mode]
+    assert (xdp["prog"]["name"], xdp["prog"]["tag"]) == reference_tags[obj]
+    return xdp["prog"]["id"]
+
+
+def assert_other_tools_see(ns, mode, obj, prog_id):
+    """bpftool net and xdp-loader status both report prog_id in mode."""
+    (net,) = json.loads(ns.run("bpftool", "-j", "net", "show", "dev", "va").stdout)
+    assert net["xdp"] == [{"devname": "va", "ifindex": net["xdp"][0]["ifindex"],
+                           "mode": BPFTOOL_MODE[mode], "id": prog_id}]
+    status = ns.xdp_loader("status", "va").stdout
+    rows = [line.split() for line in status.splitlines() if line.startswith("va ")]
+    assert rows == [["va", OBJECTS[obj], XDP_LOADER_MODE[mode], str(prog_id),
+                     rows[0][4]]], status
+
+
+# The three loaders ---------------------------------------------------------
+
+def test_objects_name_their_programs_as_expected(reference_tags):
+    assert {o: name for o, (name, _) in reference_tags.items()} == OBJECTS
+    # Three different programs, so a tag match below means something.
+    assert len({tag for _, tag in reference_tags.values()}) == 3
+
+
+@pytest.mark.parametrize("mode", ["native", "generic"])
+@pytest.mark.parametrize("obj", OBJECTS)
+def test_ip_loads_and_attaches(ns, obj, mode, reference_tags):
+    ns.ip("link", "set", "dev", "va", IP_KEYWORD[mode], "obj", str(BUILD / f"{obj}.o"),
+          "sec", obj)
+    prog_id = assert_attached(ns, mode, obj, reference_tags)
+    assert_other_tools_see(ns, mode, obj, prog_id)
+    ns.ip("link", "set", "dev", "va", IP_KEYWORD[mode], "off")
+    assert ns.xdp() is None
+
+
+def _frame_verdicts(obj):
+    """(frame, expected verdict, expected output) for bpftool prog run."""
+    tcp = Ether() / IP() / TCP(dport=80)
+    tcp_tx = Ether() / IP() / TCP(dport=TX_PORT)
+    udp = Ether() / IP() / UDP()
+    bounced = bytes(tcp_tx)
+    bounced = bytes(TX_MAC) + bounced[6:]
+    return {
+        "drop-tcp": [(tcp, XDP_DROP, None), (udp, XDP_PASS, bytes(udp))],
+        "count": [(tcp, XDP_PASS, bytes(tcp)), (udp, XDP_PASS, bytes(udp))],
+        "port-9090": [(tcp, XDP_DROP, None), (tcp_tx, XDP_TX, bounced),
+                      (udp, XDP_PASS, bytes(udp))],
+    }[obj]
+
+
+@pytest.mark.parametrize("obj", OBJECTS)
+def test_bpftool_loads_runs_and_attaches(ns, pindir, tmp_path, obj, reference_tags):
+    pin = pindir / obj
+    run(["bpftool", "prog", "load", str(BUILD / f"{obj}.o"), str(pin), "type", "xdp"])
+    info = json.loads(run(["bpftool", "-j", "prog", "show", "pinned", str(pin)]).stdout)
+    assert info["type"] == "xdp"
+    assert (info["name"], info["tag"]) == reference_tags[obj]
+
+    # The pinned program decides as the unit tests say it does.
+    for i, (frame, verdict, expected) in enumerate(_frame_verdicts(obj)):
+        data_in, data_out = tmp_path / f"in{i}", tmp_path / f"out{i}"
+        data_in.write_bytes(bytes(frame))
+        res = json.loads(run(["bpftool", "-j", "prog", "run", "pinned", str(pin),
+                              "data_in", str(data_in), "data_out", str(data_out)]).stdout)
+        assert res["retval"] == verdict, frame.summary()
+        if expected is not None:
+            assert data_out.read_bytes() == expected
+
+    ns.run("bpftool", "net", "attach", "xdpdrv", "pinned", str(pin), "dev", "va")
+    prog_id = assert_attached(ns, "native", obj, reference_tags)
+    assert prog_id == info["id"]
+    assert_other_tools_see(ns, "native", obj, prog_id)
+    ns.run("bpftool", "net", "detach", "xdpdrv", "dev", "va")
+    assert ns.xdp() is None
+
+
+@pytest.mark.parametrize("mode", ["native", "generic"])
+@pytest.mark.parametrize("obj", OBJECTS)
+def test_xdp_loader_loads_single_program(ns, obj, mode, reference_tags):
+    res = ns.xdp_loader("load", "-v", "-m", XDP_LOADER_MODE[mode], "-s", obj, "va",
+                        str(BUILD / f"{obj}.o"))
+    # The multi-program dispatcher does not work on this kernel: libxdp
+    # falls back to attaching the program itself, which is what `ip`, the
+    # scripts and bpftool then see (not an xdp_dispatcher).
+    assert "Falling back to loading single prog without dispatcher" in res.stderr
+    prog_id = assert_attached(ns, mode, obj, reference_tags)
+    assert_other_tools_see(ns, mode, obj, prog_id)
+    # A second program is refused: no dispatcher to chain it to.
+    other = "count" if obj != "count" else "drop-tcp"
+    res = ns.xdp_loader("load", "-m", XDP_LOADER_MODE[mode], "-s", other, "va",
+                        str(BUILD / f"{other}.o"), check=False)
+    assert res.returncode != 0
+    assert "Couldn't attach XDP program on iface 'va': Device or resource busy(-16)" \
+        in res.stderr
+    assert ns.xdp()["prog"]["id"] == prog_id
+    ns.xdp_loader("unload", "va", "--all")
+    assert ns.xdp() is None
+
+
+# What goes wrong, as docs/troubleshooting.md quotes it ----------------------
+
+@pytest.fixture(scope="module")
+def broken_objects(tmp_path_factory):
+    """Objects that fail to load, each for one reason the docs explain."""
+    d = tmp_path_factory.mktemp("broken")
+    multiarch = run(["gcc", "-print-multiarch"]).stdout.strip()
+    cflags = ["-O2", "-target", "bpf", "-I", str(ROOT / "include"),
+              "-idirafter", f"/usr/include/{multiarch}"]
+    (d / "legacy.c").write_text(
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+        "struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, flags; };\n"
+        "struct bpf_map_def SEC(\"maps\") hits = { .type = BPF_MAP_TYPE_ARRAY,\n"
+        "  .key_size = 4, .value_size = 8, .max_entries = 1 };\n"
+        "SEC(\"xdp\") int xdp_legacy(struct xdp_md *ctx)\n"
+        "{ __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&hits, &k);\n"
+        "  if (v) (*v)++; return XDP_PASS; }\n"
+        "char LICENSE[] SEC(\"license\") = \"GPL\";\n")
+    (d / "unchecked.c").write_text(
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+        "SEC(\"xdp\") int xdp_unchecked(struct xdp_md *ctx)\n"
+        "{ unsigned char *data = (void *)(long)ctx->data;\n"
+        "  return data[12] == 0x08 ? XDP_PASS : XDP_DROP; }\n"
+        "char LICENSE[] SEC(\"license\") = \"GPL\";\n")
+    run(["clang", *cflags, "-g", "-c", str(d / "legacy.c"), "-o", str(d / "legacy.o")])
+    run(["clang", *cflags, "-g", "-c", str(d / "unchecked.c"), "-o", str(d / "unchecked.o")])
+    # count without -g: its map is a BTF map, so no BTF means no map.
+    run(["clang", *cflags, "-c", str(ROOT / "progs" / "count.c"), "-o", str(d / "nobtf.o")])
+    return d
+
+
+def ip_fails(ns, *args):
+    res = ns.ip(*args, check=False)
+    assert res.returncode != 0
+    assert ns.xdp() is None
+    return res.stderr
+
+
+def test_legacy_map_definitions_are_refused(ns, broken_objects):
+    err = ip_fails(ns, "link", "set", "dev", "va", "xdp", "obj",
+                   str(broken_objects / "legacy.o"), "sec", "xdp")
+    assert "legacy map definitions in 'maps' section are not supported by libbpf v1.0+" in err
+
+
+def test_missing_btf_is_refused(ns, broken_objects):
+    err = ip_fails(ns, "link", "set", "dev", "va", "xdp", "obj",
+                   str(broken_objects / "nobtf.o"), "sec", "count")
+    assert "libbpf: BTF is required, but is missing or corrupted." in err
+
+
+def test_section_names(ns):
+    obj = str(BUILD / "drop-tcp.o")
+    # Without `sec`, ip looks for a section called prog.
+    assert ip_fails(ns, "link", "set", "dev", "va", "xdp", "obj", obj).strip() \
+        == "object file doesn't contain sec prog"
+    assert ip_fails(ns, "link", "set", "dev", "va", "xdp", "obj", obj, "sec", "xdp").strip() \
+        == "object file doesn't contain sec xdp"
+
+
+def test_verifier_rejection_shows_the_log(ns, broken_objects):
+    err = ip_fails(ns, "link", "set", "dev", "va", "xdp", "obj",
+                   str(broken_objects / "unchecked.o"), "sec", "xdp")
+    assert "invalid access to packet" in err
+    assert "-- END PROG LOAD LOG --" in err
+    assert "libbpf: prog 'xdp_unchecked': failed to load: -13" in err
+
+
+def test_already_attached_and_mode_conflicts(ns, reference_tags):
+    drop, count = str(BUILD / "drop-tcp.o"), str(BUILD / "count.o")
+    ns.ip("link", "set", "dev", "va", "xdpdrv", "obj", drop, "sec", "drop-tcp")
+    native_id = assert_attached(ns, "native", "drop-tcp", reference_tags)
+
+    res = ns.ip("link", "set", "dev", "va", "xdpdrv", "obj", count, "sec", "count",
+                check=False)
+    assert (res.returncode, res.stderr.strip()) == (2, "Error: XDP program already attached.")
+    res = ns.ip("link", "set", "dev", "va", "xdpgeneric", "obj", count, "sec", "count",
+                check=False)
+    assert (res.returncode, res.stderr.strip()) == \
+        (2, "Error: Native and generic XDP can't be active at the same time.")
+    assert ns.xdp()["prog"]["id"] == native_id
+
+    # -force replaces in place, in one step.
+    ns.ip("-force", "link", "set", "dev", "va", "xdpdrv", "obj", count, "sec", "count")
+    assert_attached(ns, "native", "count", reference_tags)
+    ns.ip("link", "set", "dev", "va", "xdp", "off")
+    assert ns.xdp() is None
+
+    # `xdp off` leaves a generic program where it is.
+    ns.ip("link", "set", "dev", "va", "xdpgeneric", "obj", count, "sec", "count")
+    ns.ip("link", "set", "dev", "va", "xdp", "off")
+    assert_attached(ns, "generic", "count", reference_tags)
+    ns.ip("link", "set", "dev", "va", "xdpgeneric", "off")
+    assert ns.xdp() is None
+
+
+def test_peer_mtu_too_large(ns, reference_tags):
+    drop = str(BUILD / "drop-tcp.o")
+    ns.ip("link", "set", "dev", "vb", "mtu", "9000")
+    for keyword in ("xdpdrv", "xdp"):  # plain `xdp` does not fall back either
+        res = ns.ip("link", "set", "dev", "va", keyword, "obj", drop, "sec", "drop-tcp",
+                    check=False)
+        assert (res.returncode, res.stderr.strip()) == \
+            (2, "Error: veth: Peer MTU is too large to set XDP.")
+        assert ns.xdp() is None
+    ns.ip("link", "set", "dev", "vb", "mtu", "3506")
+    ns.ip("link", "set", "dev", "va", "xdpdrv", "obj", drop, "sec", "drop-tcp")
+    assert_attached(ns, "native", "drop-tcp", reference_tags)
+    ns.ip("link", "set", "dev", "va", "xdpdrv", "off")
+
+
+def test_offload_on_a_device_without_offload(ns):
+    err = ip_fails(ns, "link", "set", "dev", "va", "xdpoffload", "obj",
+                   str(BUILD / "drop-tcp.o"), "sec", "drop-tcp")
+    assert "libbpf: prog 'xdp_drop_tcp': failed to load: -22" in err
+
+
+def test_no_native_xdp_on_lo(ns, reference_tags):
+    res = ns.ip("link", "set", "dev", "lo", "xdpdrv", "obj", str(BUILD / "drop-tcp.o"),
+                "sec", "drop-tcp", check=False)
+    assert (res.returncode, res.stderr.strip()) == \
+        (2, "Error: Underlying driver does not support XDP in native mode.")
+    assert ns.xdp("lo") is None
+
+
+def test_stale_xdp_loader_lock(ns, reference_tags):
+    """A killed xdp-loader leaves /run/xdp-loader.lck; removing it is the cure."""
+    ns.ip("link", "set", "dev", "va", "xdpdrv", "obj", str(BUILD / "drop-tcp.o"),
+          "sec", "drop-tcp")
+    script = (
+        'mount --make-rprivate / && mount -t tmpfs tmpfs /run\n'
+        'sleep 60 & pid=$!\n'
+        'kill -9 "$pid"; wait "$pid" 2>/dev/null\n'
+        'echo "$pid" > /run/xdp-loader.lck   # what the killed one left\n'
+        'xdp-loader unload va --all; echo "rc=$?"\n'
+        'ip -j link show dev va\n'
+        'rm /run/xdp-loader.lck\n'
+        'xdp-loader unload va --all; echo "rc=$?"\n')
+    res = ns.run("unshare", "--mount", "sh", "-c", script)
+    first, link, second = res.stdout.splitlines()
+    assert (first, second) == ("rc=1", "rc=0")
+    assert res.stderr.strip() == "Unable to read PID from lockfile: File exists"
+    assert json.loads(link)[0]["xdp"]["prog"]["name"] == "xdp_drop_tcp"  # untouched
+    assert ns.xdp() is None
