@@ -22,6 +22,17 @@
  * payload length, TCP data offset) are not checked, and Ethernet padding or
  * trailers after the IP packet are normal.
  *
+ * Known limits (also in docs/design.md):
+ *  - Only the extension headers named in parse_ipv6() are walked.  Any
+ *    other next-header value is taken as the final protocol: ESP (50) hides
+ *    what it carries, and Mobility (135), HIP (139) and Shim6 (140) end the
+ *    walk (the Linux stack does not deliver TCP behind them either).
+ *  - Tunnels are not looked into: GRE or IP-in-IP is its outer protocol.
+ *  - Some NICs strip the outer VLAN tag before XDP runs (rx-vlan offload);
+ *    the parser then simply sees one tag fewer.
+ *  - XDP sees the first buffer of a frame only; the programs are not
+ *    multi-buffer aware, so drivers refuse them on MTUs that need more.
+ *
  * Bounds checks: every read goes through cursor_pull(), which checks
  * "does [pos, pos + len) lie inside the frame?" exactly once, in one place.
  * The verifier sees that comparison after inlining and accepts the read.
