@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# Hardening (docs/hardening.md):
+#
+#   make fuzz [N=1000000] [SEED=S]
+#                     the differential test at scale: N seeded random frames
+#                     plus the systematic sweep through each object and the
+#                     reference classifier; every disagreement printed as a
+#                     hex frame with a replay command (about 2 minutes per
+#                     million frames)
+#   make verify-stats instructions the verifier processed for each program,
+#                     against the kernel's budget (fails above 10%)
+#   make mutants      builds deliberately broken parsers and scripts into
+#                     build/mutants/ and checks that the tests fail on each;
+#                     one line per mutant, exits non-zero if any survives
+
+N    ?= 1000000
+SEED ?=
+
+MUTANTS_BUILD := $(BUILD)/mutants
+
+.PHONY: fuzz verify-stats mutants
+fuzz: check-root all
+	$(Q)$(PYTHON) hardening/fuzz.py -n $(N) $(if $(SEED),--seed $(SEED))
+
+verify-stats: check-root all
+	$(Q)$(PYTHON) hardening/verify_stats.py
+
+mutants: check-root all
+	$(Q)$(MAKE) --no-print-directory bpffs
+	$(Q)$(PYTHON) hardening/mutants.py --out $(MUTANTS_BUILD) \
+		--clang '$(CLANG)' --cflags '$(BPF_CFLAGS)'
