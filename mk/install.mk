@@ -34,7 +34,7 @@ IPXDP_DOCDIR  := $(PREFIX)/share/doc/ipxdp
 IPXDP_SCRIPTS   := xdp-attach xdp-detach xdp-status xdp-stats
 IPXDP_MANPAGES  := $(IPXDP_SCRIPTS:%=%.8)
 IPXDP_UNITS     := xdp-attach@.service
-IPXDP_DOCS      := $(wildcard README.md) docs/tutorial.md docs/design.md docs/troubleshooting.md
+IPXDP_DOCS      := $(wildcard README.md) $(sort $(wildcard docs/*.md))
 IPXDP_EXAMPLES  := systemd/eth0.conf
 
 # Every file install writes, relative to DESTDIR.
@@ -62,45 +62,45 @@ ifeq ($(IPXDP_PREFIX_OK),)
 endif
 	@:
 
-# Replace the one line that ends in MARKER with TEXT; fail unless there is
-# exactly one such line.  $(call ipxdp_subst_marker,SRC,DST,MARKER,TEXT,MODE)
-define ipxdp_subst_marker
-	$(Q)n=$$(grep -c -e '# $(3)$$' '$(1)' || true); \
+# Copy a script, replacing the one line that ends in the marker comment
+# with a new assignment; fail unless there is exactly one such line.
+#   ipxdp_subst_marker SRC DST MARKER ASSIGNMENT MODE
+IPXDP_SUBST_MARKER = ipxdp_subst_marker() { \
+	n=$$(grep -c -e "\# $$3\$$" "$$1" || true); \
 	if [ "$$n" != 1 ]; then \
-		echo "install: $(1) must have exactly one line ending in '# $(3)', found $$n" >&2; exit 1; fi
-	$(Q)sed -e 's|^.*# $(3)$$|$(4) # $(3)|' '$(1)' > '$(2).tmp'
-	$(Q)chmod $(5) '$(2).tmp' && mv -f '$(2).tmp' '$(2)'
-endef
+		echo "install: $$1 must have exactly one line ending in '\# $$3', found $$n" >&2; \
+		return 1; fi; \
+	sed -e "s|^.*\# $$3\$$|$$4 \# $$3|" "$$1" > "$$2.tmp" && \
+	chmod "$$5" "$$2.tmp" && mv -f "$$2.tmp" "$$2"; }
 
-# Copy SRC to DST with /usr/local/ replaced by PREFIX/.
-define ipxdp_subst_prefix
-	$(Q)sed -e 's|/usr/local/|$(PREFIX)/|g' '$(1)' > '$(2).tmp'
-	$(Q)chmod 0644 '$(2).tmp' && mv -f '$(2).tmp' '$(2)'
-endef
+# Copy a file, replacing /usr/local/ with PREFIX/ (the unit, the man pages).
+#   ipxdp_subst_prefix SRC DST
+IPXDP_SUBST_PREFIX = ipxdp_subst_prefix() { \
+	sed -e 's|/usr/local/|$(PREFIX)/|g' "$$1" > "$$2.tmp" && \
+	chmod 0644 "$$2.tmp" && mv -f "$$2.tmp" "$$2"; }
 
 install: install-check-prefix $(OBJS)
 	@echo "  INSTALL $(DESTDIR)$(PREFIX)"
 	$(Q)install -d '$(DESTDIR)$(IPXDP_SBINDIR)' '$(DESTDIR)$(IPXDP_LIBDIR)' \
 		'$(DESTDIR)$(IPXDP_OBJDIR)' '$(DESTDIR)$(IPXDP_UNITDIR)' \
 		'$(DESTDIR)$(IPXDP_MAN8DIR)' '$(DESTDIR)$(IPXDP_DOCDIR)/examples'
-	$(foreach s,$(IPXDP_SCRIPTS),$(call ipxdp_subst_marker,scripts/$(s),$(DESTDIR)$(IPXDP_SBINDIR)/$(s),@IPXDP_LIBDIR@,IPXDP_LIBDIR=$(IPXDP_LIBDIR),0755)
-	)
-	$(call ipxdp_subst_marker,scripts/xdp-lib.sh,$(DESTDIR)$(IPXDP_LIBDIR)/xdp-lib.sh,@IPXDP_OBJDIR@,IPXDP_OBJDIR=$(IPXDP_OBJDIR),0644)
+	$(Q)set -e; $(IPXDP_SUBST_MARKER); \
+	for s in $(IPXDP_SCRIPTS); do \
+		ipxdp_subst_marker "scripts/$$s" '$(DESTDIR)$(IPXDP_SBINDIR)'/"$$s" \
+			@IPXDP_LIBDIR@ 'IPXDP_LIBDIR=$(IPXDP_LIBDIR)' 0755; \
+	done; \
+	ipxdp_subst_marker scripts/xdp-lib.sh '$(DESTDIR)$(IPXDP_LIBDIR)/xdp-lib.sh' \
+		@IPXDP_OBJDIR@ 'IPXDP_OBJDIR=$(IPXDP_OBJDIR)' 0644
 	$(Q)install -m 0644 $(OBJS) '$(DESTDIR)$(IPXDP_OBJDIR)/'
-	$(foreach f,$(IPXDP_UNITS),$(call ipxdp_subst_prefix,systemd/$(f),$(DESTDIR)$(IPXDP_UNITDIR)/$(f))
-	)
-	$(foreach f,$(IPXDP_MANPAGES),$(call ipxdp_subst_prefix,man/$(f),$(DESTDIR)$(IPXDP_MAN8DIR)/$(f))
-	)
+	$(Q)set -e; $(IPXDP_SUBST_PREFIX); \
+	for f in $(IPXDP_UNITS); do \
+		ipxdp_subst_prefix "systemd/$$f" '$(DESTDIR)$(IPXDP_UNITDIR)'/"$$f"; done; \
+	for f in $(IPXDP_MANPAGES); do \
+		ipxdp_subst_prefix "man/$$f" '$(DESTDIR)$(IPXDP_MAN8DIR)'/"$$f"; done
 	$(Q)install -m 0644 $(IPXDP_DOCS) '$(DESTDIR)$(IPXDP_DOCDIR)/'
 	$(Q)install -m 0644 $(IPXDP_EXAMPLES) '$(DESTDIR)$(IPXDP_DOCDIR)/examples/'
 
-un# Copy SRC to DST with /usr/local/ replaced by PREFIX/.
-define ipxdp_subst_prefix
-	$(Q)sed -e 's|/usr/local/|$(PREFIX)/|g' '$(1)' > '$(2).tmp'
-	$(Q)chmod 0644 '$(2).tmp' && mv -f '$(2).tmp' '$(2)'
-endef
-
-install: install-check-prefix
+uninstall: install-check-prefix
 	@echo "  UNINSTALL $(DESTDIR)$(PREFIX)"
 	$(Q)rm -f $(IPXDP_INSTALLED:%='$(DESTDIR)%')
 	$(Q)for d in $(IPXDP_OWNDIRS:%='$(DESTDIR)%'); do \
