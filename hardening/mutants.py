@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""make mutants: the tests must fail on deliberately broken code.
+
+    mutants.py --out DIR --clang CLANG --cflags 'BPF_CFLAGS' [--only NAME ...] [--list]
+
+Each mutant is one small, named edit to a COPY of include/ or scripts/
+(never to the real files), built into DIR/<name>/.  The tests that guard
+the broken property are then run against the copy (IPXDP_BUILD points the
+tests at the mutant objects, IPXDP_SCRIPTS at the mutant scripts) and must
+fail.  Before any mutant, the same tests must pass on the real tree, or a
+"kill" would prove nothing.
+
+Every edit must match its target text exactly once, and a parser mutant
+must change the code of at least one program, so a mutant can never
+silently turn into the unmodified program when the sources move on.
+
+One line per mutant: killed (with the test files that failed) or SURVIVED;
+the exit status is 1 if any mutant survives, 2 if a mutant or the baseline
+cannot be built or run.
+"""
+
+import argparse
+import os
+import pathlib
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
+PROGRAMS = ("drop-tcp", "count", "port-9090")
+PARSER_TESTS = ("test_programs.py", "test_differential.py", "test_hardening_sweep.py")
+
+
+class Mutant:
+    def __init__(self, name, what, tests, edits=(), cflags=(), tree="include"):
+        self.name, self.what, self.tests = name, what, tests
+        self.edits, self.cflags, self.tree = edits, cflags, tree
+
+
+# (file in the copied tree, exact text, replacement)
+MUTANTS = [
+    Mutant("vlan-skip-second",
+           "looks behind one VLAN tag only and takes a second tag for the payload type",
+           PARSER_TESTS,
+           edits=[("parse.h", "for (int i = 0; i < VLAN_MAX_DEPTH; i++) {", "for (int i = 0; i < 1; i++) {"),
+                  ("parse.h", "\tif (is_vlan(type))\n\t\treturn -1;\n", "\tif (0)\n\t\treturn -1;\n")]),
+    Mutant("ipv4-ignore-options",
+           "does not skip IPv4 options: the transport header is read at byte 20",
+           PARSER_TESTS,
+           edits=[("parse.h", "if (!cursor_pull(c, (iph->ihl - 5) * 4))", "if (!cursor_pull(c, 0))")]),
+    Mutant("ports-from-fragments",
+           "treats non-first IPv4 and IPv6 fragments as if a transport header followed",
+           PARSER_TESTS,
+           edits=[("parse.h", "info->has_l4 = !(bpf_ntohs(iph->frag_off) & IPV4_FRAG_OFFSET);",
+                   "info->has_l4 = true;"),
+                  ("parse.h", "\t\t\t\tinfo->has_l4 = false;\n\t\t\t\tgoto done;", "\t\t\t\tgoto done;")]),
+    Mutant("ipv6-walk-early",
+           "walks two IPv6 extension headers, then takes the next header type as the protocol",
+           PARSER_TESTS,
+           edits=[("parse.h", "for (int i = 0; i < IPV6_EXT_MAX_CHAIN; i++) {", "for (int i = 0; i < 2; i++) {"),
+                  ("parse.h", "\tif (is_ipv6_ext(nexthdr))\n\t\treturn -1;\n", "\tif (0)\n\t\treturn -1;\n")]),
+    Mutant("ah-8-byte-units",
+           "measures the AH header in 8-byte units like the other extension headers",
+           PARSER_TESTS,
+           edits=[("parse.h", "if (!cursor_pull(c, (opt->hdrlen + 2) * 4 - sizeof(*opt)))",
+                   "if (!cursor_pull(c, (opt->hdrlen + 1) * 8 - sizeof(*opt)))")]),
+    Mutant("ihl-no-minimum",
+           "accepts an IPv4 IHL below 5",
+           PARSER_TESTS,
+           edits=[("parse.h", "iph->version != 4 || iph->ihl < 5)", "iph->version != 4)")]),
+    Mutant("verifier-hog",
+           "looks behind 100 VLAN tags: correct for 0-2, but a quarter of the verifier's budget",
+           ("test_hardening_verifier.py",),
+           cflags=("-DVLAN_MAX_DEPTH=100",)),
+]
+
+
+class Failure(Exception):
+    pass
+
+
+def apply_edits(tree, edits):
+    for name, old, new in edits:
+        path = tree / name
+        text = path.read_text()
+        if text.count(old) != 1:
+            raise Failure(f"{path}: the text to change occurs {text.count(old)} times, not once: {old!r}")
+        path.write_text(text.replace(old, new))
+
+
+def code_of(obj, section):
+    """The bytes of @section in the ELF object @obj."""
+    out = obj.with_suffix(f".{section}.bin")
+    subprocess.run(["llvm-objcopy", "-O", "binary", f"--only-section={section}", str(obj), str(out)],
+                   check=True, capture_output=True)
+    data = out.read_bytes()
+    out.unlink()
+    return data
+
+
+def build_objects(m, outdir, clang, cflags):
+    """Copies include/, applies the edits, builds the three objects."""
+    inc = outdir / "include"
+    shutil.copytree(ROOT / "include", inc)
+    apply_edits(inc, m.edits)
+    words = (ROOT / "build" / "port-9090.config").read_text().split()
+    config = dict(w.split("=", 1) for w in words)
+    mac = ",".join(f"0x{b}" for b in config["TX_MAC"].split(":"))
+    shutil.copy(ROOT / "build" / "port-9090.config", outdir)
+    changed = False
+    for prog in PROGRAMS:
+        obj = outdir / f"{prog}.o"
+        extra = [f"-DTX_PORT={config['TX_PORT']}", f"-DTX_MAC={mac}"] if prog == "port-9090" else []
+        cmd = [clang, f"-I{inc}", *shlex.split(cflags), *m.cflags, *extra,
+               "-c", str(ROOT / "progs" / f"{prog}.c"), "-o", str(obj)]
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if res.returncode:
+            raise Failure(f"{m.name}: {prog}.o does not build: {res.stderr.strip().splitlines()[-1:]}")
+        changed |= code_of(obj, prog) != code_of(ROOT / "build" / f"{prog}.o", prog)
+    if not changed:
+        raise Failure(f"{m.name}: the edit does not change any program's code")
+
+
+def build_scripts(m, outdir):
+    """Copies scripts/ and applies the edits."""
+    tree = outdir / "scripts"
+    shutil.copytree(ROOT / "scripts", tree)
+    apply_edits(tree, m.edits)
+
+
+def run_tests(files, env_extra):
+    """-> {file: pytest exit status}"""
+    env = dict(os.environ, **env_extra)
+    out = {}
+    for f in files:
+        res = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", f],
+                             cwd=TESTS, env=env, capture_output=True, text=True, timeout=900)
+        out[f] = (res.returncode, res.stdout + res.stderr)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "build" / "mutants"))
+    ap.add_argument("--clang", default="clang")
+    ap.add_argument("--cflags", required=False, default="")
+    ap.add_argument("--only", nargs="*", help="run only these mutants")
+    ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    args = ap.parse_args()
+    chosen = [m for m in MUTANTS if not args.only or m.name in args.only]
+    if args.list or not chosen:
+        for m in MUTANTS:
+            print(f"{m.name:<22} {m.what}  [{', '.join(m.tests)}]")
+        return 0 if chosen or args.list else 2
+    if not args.cflags and any(m.tree == "include" for m in chosen):
+        print("mutants: --cflags is needed to build parser mutants (run make mutants)", file=sys.stderr)
+        return 2
+    out = pathlib.Path(args.out)
+    start = time.monotonic()
+
+    # Baseline: the tests must pass on the real tree.
+    baseline = sorted({f for m in chosen for f in m.tests})
+    for f, (rc, text) in run_tests(baseline, {}).items():
+        if rc != 0:
+            print(text[-3000:])
+            print(f"mutants: {f} fails on the unmodified tree (exit {rc}): mutants cannot be judged",
+                  file=sys.stderr)
+            return 2
+    print(f"mutants: baseline passes ({', '.join(baseline)})", flush=True)
+
+    survived = errors = 0
+    for m in chosen:
+        mdir = out / m.name
+        shutil.rmtree(mdir, ignore_errors=True)
+        mdir.mkdir(parents=True)
+        try:
+            if m.tree == "include":
+                build_objects(m, mdir, args.clang, args.cflags)
+                env = {"IPXDP_BUILD": str(mdir)}
+            else:
+                build_scripts(m, mdir)
+                env = {"IPXDP_SCRIPTS": str(mdir / "scripts")}
+        except Failure as e:
+            print(f"  ERROR    {m.name}: {e}", flush=True)
+            errors += 1
+            continue
+        results = run_tests(m.tests, env)
+        failed = [f for f, (rc, _) in results.items() if rc == 1]
+        odd = {f: rc for f, (rc, _) in results.items() if rc not in (0, 1)}
+        if odd:
+            print(f"  ERROR    {m.name:<22} tests did not run: {odd}", flush=True)
+            for f in odd:
+                print(results[f][1][-2000:])
+            errors += 1
+        elif len(failed) == len(m.tests):
+            print(f"  killed   {m.name:<22} {m.what}; failed: {', '.join(failed)}", flush=True)
+        else:
+            passed = [f for f in m.tests if f not in failed]
+            print(f"  SURVIVED {m.name:<22} {m.what}; passed: {', '.join(passed)}", flush=True)
+            survived += 1
+    print(f"mutants: {len(chosen)} mutants, {len(chosen) - survived - errors} killed, "
+          f"{survived} survived, {errors} errors, {time.monotonic() - start:.0f} s")
+    return 2 if errors else 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
