@@ -1,0 +1,270 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""xdp-attach@.service, checked without systemd running as PID 1.
+
+1. `systemd-analyze verify` on instances of the installed unit prints
+   nothing at all (it exits 0 even for unknown keys, so stderr is what
+   counts).  The man pages named in Documentation= are found through
+   MANPATH, so that check runs too.
+2. The unit's ExecStart, ExecReload and ExecStop lines are expanded the way
+   systemd expands them for an instance (%i, %I, Environment= defaults
+   overridden by the EnvironmentFile, ${VAR} as exactly one argument, $VAR
+   split on whitespace into zero or more) and run against a veth in a
+   throwaway namespace.  The only change is the directory the
+   EnvironmentFile is read from: a temporary one instead of /etc/ipxdp.
+"""
+
+import itertools
+import json
+import os
+import pathlib
+import re
+import shlex
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+UNIT = "xdp-attach@.service"
+_seq = itertools.count()
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory):
+    """ipxdp installed for real under a temporary PREFIX."""
+    p = tmp_path_factory.mktemp("prefix")
+    res = run(["make", "--no-print-directory", "-C", str(ROOT), "install", f"PREFIX={p}"])
+    assert res.returncode == 0, res.stderr
+    return p
+
+
+def unitdir(prefix):
+    return prefix / "lib" / "systemd" / "system"
+
+
+def escape(name):
+    return run(["systemd-escape", name], check=True).stdout.strip()
+
+
+def verify(prefix, instance, unit_path=None):
+    path = unit_path or unitdir(prefix) / f"xdp-attach@{instance}.service"
+    return run(["systemd-analyze", "verify", str(path)],
+               env={**os.environ, "MANPATH": str(prefix / "share" / "man")})
+
+
+@pytest.mark.parametrize("ifname", ["eth0", "br-lan"])
+def test_verify_instance_is_clean(prefix, ifname):
+    res = verify(prefix, escape(ifname))
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+
+
+def test_verify_would_see_a_mistake(prefix, tmp_path):
+    """The check above can fail: an unknown key and a missing man page show."""
+    text = (unitdir(prefix) / UNIT).read_text()
+    text = text.replace("[Service]\n", "[Service]\nRemainAfterExitt=yes\n")
+    text = text.replace("man:xdp-detach(8)", "man:xdp-nosuch(8)")
+    (tmp_path / UNIT).write_text(text)
+    res = verify(prefix, None, tmp_path / "xdp-attach@eth0.service")
+    assert "Unknown key name 'RemainAfterExitt' in section 'Service', ignoring." in res.stderr \
+        or "Unknown key 'RemainAfterExitt' in section [Service], ignoring." in res.stderr
+    assert "Command 'man xdp-nosuch(8)' failed" in res.stderr
+
+
+# Expanding the unit as systemd does ----------------------------------------
+
+def parse_unit(path):
+    """{(section, key): [values]} of a unit file (no line continuations)."""
+    out, section = {}, None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, value = line.split("=", 1)
+        out.setdefault((section, key.strip()), []).append(value.strip())
+    return out
+
+
+def specifiers(text, instance, unescaped):
+    """%i, %I and %% only; anything else would need this test extended."""
+    def one(m):
+        c = m.group(1)
+        if c == "i":
+            return instance
+        if c == "I":
+            return unescaped
+        if c == "%":
+            return "%"
+        raise AssertionError(f"specifier %{c} not handled by this test")
+    return re.sub(r"%(.)", one, text)
+
+
+def read_environment_file(path):
+    """KEY=VALUE lines, # and ; comments, optional quotes (systemd's rules
+    for the simple files this project documents)."""
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        env[key.strip()] = value
+    return env
+
+
+def command_line(line, env):
+    """ExecStart= syntax: quoted words; a word that is exactly $VAR becomes
+    the value split on whitespace (zero or more words); ${VAR} is replaced
+    in place and the word stays one word, even when empty."""
+    if line[0] in "-@:+!":
+        raise AssertionError(f"prefix {line[0]} not handled by this test")
+    argv = []
+    for word in shlex.split(line):
+        m = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
+        if m:
+            argv.extend(env.get(m.group(1), "").split())
+        else:
+            argv.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
+                               lambda m: env.get(m.group(1), ""), word))
+    return argv
+
+
+class Instance:
+    """xdp-attach@<escaped ifname>.service, with its config in confdir."""
+
+    def __init__(self, prefix, ifname, confdir):
+        self.unit = parse_unit(unitdir(prefix) / UNIT)
+        self.instance = escape(ifname)
+        self.ifname = ifname
+        self.confdir = confdir
+
+    def value(self, key, section="Service"):
+        (v,) = self.unit[(section, key)]
+        return specifiers(v, self.instance, self.ifname)
+
+    def environment(self):
+        env = {}
+        for v in self.unit.get(("Service", "Environment"), []):
+            env.update(w.split("=", 1) for w in shlex.split(v))
+        path = self.value("EnvironmentFile")
+        assert path.startswith("/etc/ipxdp/")
+        env.update(read_environment_file(self.confdir / path[len("/etc/ipxdp/"):]))
+        return env
+
+    def argv(self, key):
+        return command_line(self.value(key), self.environment())
+
+
+class Netns:
+    def __init__(self, ifname):
+        self.name = f"ipxdp-sd-{os.getpid()}-{next(_seq)}"
+        self.ifname = ifname
+        run(["ip", "netns", "add", self.name], check=True)
+        try:
+            for args in (["link", "add", ifname, "type", "veth", "peer", "name", "peer0"],
+                         ["link", "set", ifname, "up"], ["link", "set", "peer0", "up"]):
+                run(["ip", "-n", self.name, *args], check=True)
+        except Exception:
+            self.delete()
+            raise
+
+    def run(self, argv):
+        return run(["nsenter", f"--net=/var/run/netns/{self.name}", *argv])
+
+    def xdp(self):
+        res = self.run(["ip", "-j", "link", "show", "dev", self.ifname])
+        return json.loads(res.stdout)[0].get("xdp")
+
+    def delete(self):
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+
+
+@pytest.fixture
+def ns():
+    n = Netns("xdp-lan0")  # a dash, so the instance name needs escaping
+    try:
+        yield n
+    finally:
+        n.delete()
+
+
+def test_instance_names_and_device_dependency(prefix, tmp_path):
+    unit = Instance(prefix, "xdp-lan0", tmp_path)
+    assert unit.instance == r"xdp\x2dlan0"
+    # The device unit takes the escaped name, the scripts and the config
+    # file the interface's own name.
+    assert unit.value("BindsTo", "Unit") == r"sys-subsystem-net-devices-xdp\x2dlan0.device"
+    assert unit.value("After", "Unit") == r"sys-subsystem-net-devices-xdp\x2dlan0.device"
+    assert unit.value("EnvironmentFile") == "/etc/ipxdp/xdp-lan0.conf"
+    (tmp_path / "xdp-lan0.conf").write_text("OBJECT=drop-tcp\n")
+    assert unit.argv("ExecStart") == [
+        str(prefix / "sbin/xdp-attach"), "--mode", "auto", "--", "xdp-lan0", "drop-tcp"]
+    assert unit.argv("ExecStop") == [str(prefix / "sbin/xdp-detach"), "--", "xdp-lan0"]
+    (tmp_path / "xdp-lan0.conf").write_text(
+        '# comment\nOBJECT="/srv/x dp/prog.o"\nSECTION=filter\nMODE=generic\n')
+    assert unit.argv("ExecStart") == [
+        str(prefix / "sbin/xdp-attach"), "--mode", "generic", "--", "xdp-lan0",
+        "/srv/x dp/prog.o", "filter"]
+
+
+def test_start_reload_stop_against_a_veth(prefix, tmp_path, ns):
+    unit = Instance(prefix, ns.ifname, tmp_path)
+    conf = tmp_path / f"{ns.ifname}.conf"
+    conf.write_text((ROOT / "systemd" / "eth0.conf").read_text()
+                    .replace("MODE=auto", "MODE=native"))
+
+    res = ns.run(unit.argv("ExecStart"))
+    assert res.returncode == 0, res.stderr
+    xdp = ns.xdp()
+    assert (xdp["mode"], xdp["prog"]["name"]) == (1, "xdp_drop_tcp")
+    assert res.stdout == f"{ns.ifname}: drop-tcp attached (native, prog id {xdp['prog']['id']})\n"
+
+    # Started again (say, after a daemon-reload): nothing changes.
+    res = ns.run(unit.argv("ExecStart"))
+    assert res.returncode == 0, res.stderr
+    assert "already attached" in res.stdout
+    assert ns.xdp()["prog"]["id"] == xdp["prog"]["id"]
+
+    # Another object in the file: start refuses, reload replaces it.
+    conf.write_text("OBJECT=count\nMODE=native\n")
+    res = ns.run(unit.argv("ExecStart"))
+    assert res.returncode == 4
+    assert len(res.stderr.splitlines()) == 1
+    assert ns.xdp()["prog"]["id"] == xdp["prog"]["id"]
+    res = ns.run(unit.argv("ExecReload"))
+    assert res.returncode == 0, res.stderr
+    assert (ns.xdp()["mode"], ns.xdp()["prog"]["name"]) == (1, "xdp_count_proto")
+
+    res = ns.run(unit.argv("ExecStop"))
+    assert res.returncode == 0, res.stderr
+    assert ns.xdp() is None
+    # Stopping a stopped unit: nothing attached is success.
+    assert ns.run(unit.argv("ExecStop")).returncode == 0
+
+
+def test_failure_is_one_line_and_changes_nothing(prefix, tmp_path, ns):
+    """What `systemctl status` shows from the journal when start fails."""
+    unit = Instance(prefix, ns.ifname, tmp_path)
+    conf = tmp_path / f"{ns.ifname}.conf"
+    conf.write_text("OBJECT=nosuch\n")
+    res = ns.run(unit.argv("ExecStart"))
+    assert res.returncode == 2
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("xdp-attach: ")
+    assert str(prefix / "lib/bpf/ipxdp/nosuch.o") in line
+    assert ns.xdp() is None
+
+    conf.write_text("OBJECT=drop-tcp\nMODE=offload\n")
+    res = ns.run(unit.argv("ExecStart"))
+    assert res.returncode == 3
+    (line,) = res.stderr.splitlines()
+    assert "offload" in line
+    assert ns.xdp() is None
