@@ -111,7 +111,7 @@ uninstall: install-check-prefix
 IPXDP_DEB_DIR := $(BUILD)/deb
 
 deb:
-	$(Q)rm -rf '$(IPXDP_DEB_DIR)' && mkdir -p '$(IPXDP_DEB_DIR)'
+	$(Q)mkdir -p '$(IPXDP_DEB_DIR)' && rm -f '$(IPXDP_DEB_DIR)'/ipxdp_*.deb '$(IPXDP_DEB_DIR)/build.log'
 	$(Q)set -e; tmp=$$(mktemp -d /tmp/ipxdp-deb.XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
 	mkdir "$$tmp/ipxdp"; \
 	tar -cf - --exclude=./build --exclude=./.git --exclude=__pycache__ \

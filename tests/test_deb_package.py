@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""The Debian package: built, inspected, installed, used, purged.
+
+`make deb` builds it from a temporary copy of the tree with
+`dpkg-buildpackage -us -uc -b`.  The test checks its control fields and that
+its files are those of `make install PREFIX=/usr` (debhelper compresses the
+man pages and the larger docs, and adds copyright and changelog.gz).  It
+then installs it with `apt-get install ./ipxdp_….deb`, runs the installed
+scripts (an attach by object name on a veth in a throwaway namespace) and
+purges it, also when something fails on the way.
+
+The machine must not have ipxdp installed already: the test would replace
+it.
+"""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
+APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+APT_OPTS = ["-o", "DPkg::Lock::Timeout=120", "-y", "-q"]
+
+
+def run(cmd, timeout=120, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def version():
+    lib = (ROOT / "scripts" / "xdp-lib.sh").read_text()
+    (v,) = re.findall(r"^IPXDP_VERSION=(\S+)$", lib, re.M)
+    return v
+
+
+def installed():
+    res = run(["dpkg-query", "-W", "-f=${Status}", "ipxdp"])
+    return res.returncode == 0 and "installed" in res.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory):
+    out = tmp_path_factory.mktemp("deb")
+    res = run(["make", "--no-print-directory", "-C", str(ROOT), "deb",
+               f"IPXDP_DEB_DIR={out}"], timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    arch = run(["dpkg", "--print-architecture"], check=True).stdout.strip()
+    path = out / f"ipxdp_{version()}_{arch}.deb"
+    assert path.exists(), sorted(os.listdir(out))
+    return path
+
+
+def field(deb, name):
+    return run(["dpkg-deb", "-f", str(deb), name], check=True).stdout.strip()
+
+
+def test_control_fields(deb):
+    arch = run(["dpkg", "--print-architecture"], check=True).stdout.strip()
+    assert field(deb, "Package") == "ipxdp"
+    assert field(deb, "Version") == version()
+    assert field(deb, "Architecture") == arch
+    assert field(deb, "Maintainer") == "ipxdp maintainers <maintainers@ipxdp.invalid>"
+    assert field(deb, "Depends") == "iproute2, bpftool, jq, binutils, mount"
+    assert field(deb, "Recommends") == "ethtool"
+
+
+def test_the_scripts_need_nothing_else(deb):
+    """Depends lists every tool the scripts check for, minus Essential ones."""
+    needed = set()
+    for s in SCRIPTS + ["xdp-lib.sh"]:
+        for line in re.findall(r"ipxdp_require_tools ([^\n#]*)",
+                               (ROOT / "scripts" / s).read_text()):
+            needed.update(line.split())
+    owner = {"ip": "iproute2", "bpftool": "bpftool", "jq": "jq", "readelf": "binutils",
+             "mount": "mount", "awk": "essential", "flock": "essential",
+             "unshare": "essential", "realpath": "essential", "stat": "essential"}
+    assert needed - set(owner) == set(), "a tool the test does not know about"
+    depends = set(field(deb, "Depends").split(", "))
+    assert {owner[t] for t in needed} - {"essential"} == depends
+
+
+def test_same_layout_as_make_install(deb, tmp_path):
+    dest = tmp_path / "dest"
+    res = run(["make", "--no-print-directory", "-C", str(ROOT), "install",
+               f"DESTDIR={dest}", "PREFIX=/usr"])
+    assert res.returncode == 0, res.stderr
+    installed_files = {str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()}
+
+    listing = run(["dpkg-deb", "-c", str(deb)], check=True).stdout
+    packaged = set()
+    for line in listing.splitlines():
+        mode, path = line.split()[0], line.split()[-1]
+        if mode.startswith("-"):
+            packaged.add(re.sub(r"\.gz$", "", path[2:]))  # ./usr/... -> usr/...
+    debian_adds = {"usr/share/doc/ipxdp/copyright", "usr/share/doc/ipxdp/changelog"}
+    assert packaged == installed_files | debian_adds
+
+    # The objects keep their BTF (nothing stripped them).
+    x = tmp_path / "x"
+    run(["dpkg-deb", "-x", str(deb), str(x)], check=True)
+    for obj in (x / "usr/lib/bpf/ipxdp").iterdir():
+        sections = run(["readelf", "-SW", str(obj)], check=True).stdout
+        assert " .BTF " in sections and " .BTF.ext " in sections, obj.name
+
+
+class Netns:
+    def __init__(self):
+        self.name = f"ipxdp-deb-{os.getpid()}"
+        run(["ip", "netns", "add", self.name], check=True)
+        try:
+            for args in (["link", "add", "va", "type", "veth", "peer", "name", "vb"],
+                         ["link", "set", "va", "up"], ["link", "set", "vb", "up"]):
+                run(["ip", "-n", self.name, *args], check=True)
+        except Exception:
+            self.delete()
+            raise
+
+    def run(self, *args):
+        return run(["nsenter", f"--net=/var/run/netns/{self.name}", *args])
+
+    def xdp(self):
+        return json.loads(self.run("ip", "-j", "link", "show", "dev", "va").stdout)[0].get("xdp")
+
+    def delete(self):
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+
+
+def test_install_use_purge(deb):
+    assert not installed(), "ipxdp is already installed here: the test would replace it"
+    ns = None
+    try:
+        res = run(["apt-get", "install", *APT_OPTS, str(deb)],
+                  env=APT_ENV, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert installed()
+
+        for s in SCRIPTS:
+            res = run([f"/usr/sbin/{s}", "--version"], cwd="/")
+            assert (res.returncode, res.stdout, res.stderr) == (0, f"ipxdp {version()}\n", "")
+        res = run(["man", "-w", "xdp-attach"])
+        assert res.stdout.strip() == "/usr/share/man/man8/xdp-attach.8.gz"
+        res = run(["systemd-analyze", "verify",
+                   "/usr/lib/systemd/system/xdp-attach@eth0.service"])
+        assert (res.returncode, res.stderr) == (0, "")
+
+        ns = Netns()
+        res = ns.run("/usr/sbin/xdp-attach", "va", "drop-tcp")
+        assert res.returncode == 0, res.stderr
+        xdp = ns.xdp()
+        assert xdp["prog"]["name"] == "xdp_drop_tcp"
+        assert res.stdout == f"va: drop-tcp attached (native, prog id {xdp['prog']['id']})\n"
+        res = ns.run("/usr/sbin/xdp-status", "--json", "va")
+        assert res.returncode == 0, res.stderr
+        (row,) = json.loads(res.stdout)
+        assert (row["object"], row["section"], row["id"]) == \
+            ("drop-tcp.o", "drop-tcp", xdp["prog"]["id"])
+        res = ns.run("/usr/sbin/xdp-detach", "va")
+        assert res.returncode == 0, res.stderr
+        assert ns.xdp() is None
+    finally:
+        if ns is not None:
+            ns.delete()
+        purge = run(["apt-get", "purge", *APT_OPTS, "ipxdp"], env=APT_ENV, timeout=300)
+    assert purge.returncode == 0, purge.stdout + purge.stderr
+    assert not installed()
+    for path in ["/usr/sbin/xdp-attach", "/usr/lib/ipxdp", "/usr/lib/bpf/ipxdp",
+                 "/usr/lib/systemd/system/xdp-attach@.service", "/usr/share/doc/ipxdp",
+                 "/usr/share/man/man8/xdp-attach.8.gz"]:
+        assert not os.path.exists(path), path
