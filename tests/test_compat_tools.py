@@ -373,3 +373,63 @@ def test_stale_xdp_loader_lock(ns, reference_tags):
     assert res.stderr.strip() == "Unable to read PID from lockfile: File exists"
     assert json.loads(link)[0]["xdp"]["prog"]["name"] == "xdp_drop_tcp"  # untouched
     assert ns.xdp() is None
+
+
+# The scripts and the tools, both ways -----------------------------------------
+
+SCRIPTS_DIR = ROOT / "scripts"
+
+
+def test_scripts_pass_shellcheck():
+    scripts = sorted(p.name for p in SCRIPTS_DIR.iterdir() if p.is_file())
+    assert {"xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-lib.sh"} <= set(scripts)
+    res = run(["shellcheck", "--external-sources", *scripts], check=False, cwd=SCRIPTS_DIR)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("mode", ["native", "generic"])
+@pytest.mark.parametrize("obj", OBJECTS)
+def test_tools_see_what_the_scripts_attached(ns, obj, mode, reference_tags):
+    res = ns.run(str(SCRIPTS_DIR / "xdp-attach"), "--mode", mode, "va", obj)
+    prog_id = assert_attached(ns, mode, obj, reference_tags)
+    assert res.stdout == f"va: {obj} attached ({mode}, prog id {prog_id})\n"
+    assert_other_tools_see(ns, mode, obj, prog_id)
+    ns.run(str(SCRIPTS_DIR / "xdp-detach"), "va")
+    assert ns.xdp() is None
+
+
+def xdp_status(ns):
+    (row,) = json.loads(ns.run(str(SCRIPTS_DIR / "xdp-status"), "--json", "va").stdout)
+    return row
+
+
+@pytest.mark.parametrize("tool", ["ip", "bpftool", "xdp-loader"])
+@pytest.mark.parametrize("obj", OBJECTS)
+def test_xdp_status_sees_what_the_tools_attached(ns, pindir, tool, obj, reference_tags):
+    path = str(BUILD / f"{obj}.o")
+    if tool == "ip":
+        ns.ip("link", "set", "dev", "va", "xdpgeneric", "obj", path, "sec", obj)
+        mode = "generic"
+    elif tool == "bpftool":
+        pin = str(pindir / obj)
+        run(["bpftool", "prog", "load", path, pin, "type", "xdp"])
+        ns.run("bpftool", "net", "attach", "xdpdrv", "pinned", pin, "dev", "va")
+        mode = "native"
+    else:
+        ns.xdp_loader("load", "-m", "native", "-s", obj, "va", path)
+        mode = "native"
+    prog_id = assert_attached(ns, mode, obj, reference_tags)
+    name, tag = reference_tags[obj]
+    assert xdp_status(ns) == {"interface": "va", "ifindex": xdp_status(ns)["ifindex"],
+                              "mode": mode, "id": prog_id, "name": name, "tag": tag,
+                              "object": f"{obj}.o", "section": obj}
+    ns.run(str(SCRIPTS_DIR / "xdp-detach"), "va")
+    assert ns.xdp() is None
+
+
+def test_xdp_status_names_no_object_for_a_foreign_program(ns):
+    ns.ip("link", "set", "dev", "va", "xdpdrv", "obj", str(BUILD / "fixtures" / "xdp-pass.o"),
+          "sec", "xdp-pass")
+    row = xdp_status(ns)
+    assert (row["mode"], row["object"], row["section"]) == ("native", None, None)
+    assert row["id"] == ns.xdp()["prog"]["id"]
