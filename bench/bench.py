@@ -1,0 +1,277 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""usage: bench.py [--quick] [--out DIR] [--cpu N] [--rounds N] [--live-rounds N]
+
+Measure ipxdp's programs side by side, in one run:
+
+  1. per-packet cost of drop-tcp, count and port-9090 on nine packet
+     classes, and how it grows with VLAN tags and IPv6 extension headers,
+     against a floor program that only returns XDP_DROP
+     (BPF_PROG_TEST_RUN, timed from userspace);
+  2. frames dropped per second with live frames: the floor, drop-tcp
+     (native and generic XDP), an nftables ingress rule, an nftables
+     prerouting rule and an iptables raw rule.
+
+Prints the tables and a verdict line against the project's targets, and
+writes DIR/bench.json, DIR/bench.txt and DIR/bench.png.  Needs root, the
+built objects (make all bench-objs) and python3-matplotlib.
+
+options:
+  --quick           3 rounds of each, short runs (under 30 s): checks that
+                    the bench works; its figures are not judged
+  --out DIR         where to write the results (default: build)
+  --cpu N           the CPU to run the programs and the generator on
+                    (default: the last one this process may use)
+  --rounds N        rounds of the per-packet bench (default 21, quick 3)
+  --live-rounds N   rounds of the live bench (default 15, quick 3)
+  -h, --help        show this help
+
+It creates network namespaces named ipxdp-bench-<pid>-* and removes them
+when it ends, also when interrupted; kernel.bpf_stats_enabled is kept at 0
+while it runs and put back afterwards.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import netns  # noqa: E402
+from netns import BenchError, Namespaces, run  # noqa: E402
+
+PROGRAMS = ["drop-tcp", "count", "port-9090"]
+OBJECTS = {  # program: (object, section); the floor first
+    "floor": ("build/bench/floor.o", "floor"),
+    "drop-tcp": ("build/drop-tcp.o", "drop-tcp"),
+    "count": ("build/count.o", "count"),
+    "port-9090": ("build/port-9090.o", "port-9090"),
+}
+HOLD_DEVS = ["hold0", "hold1", "hold2", "hold3"]  # micro: one per program
+
+
+class Interrupted(Exception):
+    pass
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench.py", add_help=False, usage=__doc__.splitlines()[0][7:])
+    p.add_argument("-h", "--help", action="store_true")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=os.path.join(ROOT, "build"))
+    p.add_argument("--cpu", type=int)
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--live-rounds", type=int)
+    args = p.parse_args(argv)
+    if args.help:
+        print(__doc__.strip())
+        sys.exit(0)
+    quick = args.quick
+    args.rounds = args.rounds or (3 if quick else 21)
+    args.live_rounds = args.live_rounds or (3 if quick else 15)
+    args.call_ms = 1 if quick else 10        # one per-packet call
+    args.run_s = 0.02 if quick else 0.3      # one live run
+    args.quiet_wait = 2 if quick else 60     # seconds to wait for a quiet machine
+    allowed = os.sched_getaffinity(0)
+    if args.cpu is None:
+        args.cpu = max(allowed)
+    elif args.cpu not in allowed:
+        p.error(f"CPU {args.cpu} is not one this process may use ({sorted(allowed)})")
+    if args.rounds < 1 or args.live_rounds < 1:
+        p.error("rounds must be at least 1")
+    return args
+
+
+def _child(fn, conn, args):
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    fn(conn, *args)
+
+
+class Children:
+    """The bench's worker processes (forked, so they share the code)."""
+
+    def __init__(self):
+        self.ctx = multiprocessing.get_context("fork")
+        self.procs = []
+
+    def start(self, fn, *args):
+        mine, theirs = self.ctx.Pipe()
+        p = self.ctx.Process(target=_child, args=(fn, theirs, args), daemon=True)
+        p.start()
+        theirs.close()
+        self.procs.append(p)
+        return mine
+
+    def stop(self):
+        for p in self.procs:
+            p.join(timeout=2)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        self.procs = []
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"kernel": platform.release(), "cpu_model": model, "cpus": os.cpu_count()}
+
+
+def make_holds(tx):
+    for a, b in (("hold0", "hold1"), ("hold2", "hold3"), ("hold-gen0", "hold-gen1")):
+        run("ip", "-n", tx, "link", "add", a, "type", "veth", "peer", "name", b)
+
+
+def bench_micro(args, children, tx, packets):
+    classes = packets.classes(tx_port())
+    scaling = packets.scaling()
+    frames = [(f.name, f.data, f.expect) for f in classes] + \
+             [(f.name, f.data, f.expect) for _, _, f in scaling]
+    objects = {p: (os.path.join(ROOT, path), sec) for p, (path, sec) in OBJECTS.items()}
+    import micro
+    a = netns.cpu_times()
+    conn = children.start(micro.worker, tx, args.cpu, objects, HOLD_DEVS, frames,
+                          args.rounds, args.call_ms)
+    try:
+        raw = conn.recv()
+    except EOFError:
+        raise BenchError("the per-packet bench process died") from None
+    if "error" in raw:
+        raise BenchError(raw["error"])
+    busy = netns.busy_between(a, netns.cpu_times(), exclude={args.cpu})
+    import report
+    m = report.micro_figures(raw, classes, scaling, PROGRAMS)
+    m["busy_other_cpus"] = round(busy, 3)
+    return m
+
+
+def bench_live(args, children, nss):
+    import live
+    import report
+    lv = live.Live(nss, ROOT, children.start_pinned(args.cpu))
+    try:
+        frames = lv.calibrate(args.run_s, 20000 if args.quick else 100000)
+        rounds, busy = [], []
+        for rnd in range(args.live_rounds):
+            a = netns.cpu_times()
+            rounds.append(lv.round(rnd))
+            busy.append(netns.busy_between(a, netns.cpu_times(), exclude={args.cpu}))
+    finally:
+        lv.close()
+    return report.live_figures(rounds, frames, busy)
+
+
+def tx_port():
+    text = open(os.path.join(ROOT, "build", "port-9090.config")).read().split()
+    return int(dict(item.split("=", 1) for item in text)["TX_PORT"])
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if os.geteuid() != 0:
+        log("needs root (it loads BPF programs and creates network namespaces): run it as root")
+        return 1
+    missing = [path for path, _ in OBJECTS.values()] + ["build/bench/gen-redirect.o",
+                                                        "build/port-9090.config"]
+    missing = [p for p in missing if not os.path.exists(os.path.join(ROOT, p))]
+    if missing:
+        log(f"{missing[0]} is not built: run make all bench-objs (or make bench)")
+        return 1
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        log("missing python3-matplotlib (for the plot): run make deps")
+        return 1
+
+    def interrupted(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, interrupted)
+
+    nss = Namespaces()
+    children = Children()
+    children.start_pinned = lambda cpu: (
+        lambda fn, ns, *a: children.start(fn, ns, cpu, *a))
+    stats = netns.Sysctl("kernel.bpf_stats_enabled", 0)
+    started = time.monotonic()
+    rc = 0
+    try:
+        stale = netns.remove_stale()
+        if stale:
+            log(f"removed {len(stale)} namespaces left by a bench that was killed")
+        stats.set()
+        import packets
+        tx = nss.add("tx")
+        make_holds(tx)
+
+        busy = netns.wait_quiet(args.quiet_wait, log=log)
+        log(f"per-packet bench: {args.rounds} rounds on CPU {args.cpu}")
+        micro = bench_micro(args, children, tx, packets)
+        busy2 = netns.wait_quiet(args.quiet_wait, log=log)
+        log(f"live bench: {args.live_rounds} rounds on CPU {args.cpu}")
+        lv = bench_live(args, children, nss)
+        if stats.read() != "0":
+            log("warning: kernel.bpf_stats_enabled was turned on during the run: figures are slow")
+    except BenchError as e:
+        log(str(e))
+        rc = 1
+    except Interrupted as e:
+        log(f"interrupted ({e}): removing its namespaces")
+        rc = 130
+    finally:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        children.stop()
+        left = nss.cleanup()
+        stats.restore()
+        if left:
+            log(f"could not remove namespaces: {' '.join(left)}")
+            rc = rc or 1
+    if rc:
+        return rc
+
+    import report
+    line, targets = report.verdict(micro, lv)
+    elapsed = time.monotonic() - started
+    meta = dict(machine(), cpu=args.cpu, quick=args.quick, date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                seconds=round(elapsed, 1), busy_before=[round(busy, 3), round(busy2, 3)],
+                bpf_stats_enabled_before=stats.saved_before)
+    text = report.micro_table(micro, PROGRAMS, args.cpu) + [""] + report.live_table(lv, args.cpu) + \
+        ["", line]
+    print("\n".join(text))
+    os.makedirs(args.out, exist_ok=True)
+    result = {"meta": meta, "micro": micro, "live": lv, "targets": targets, "verdict": line}
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(args.out, "bench.txt"), "w") as f:
+        f.write("\n".join(text) + "\n")
+    title = (f"ipxdp bench, {meta['cpu_model']}, {meta['cpus']} CPUs, Linux {meta['kernel']}"
+             + (" (QUICK: not judged)" if args.quick else ""))
+    report.plot(os.path.join(args.out, "bench.png"), micro, lv, PROGRAMS, title)
+    log(f"wrote {args.out}/bench.json, bench.txt, bench.png in {elapsed:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

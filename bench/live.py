@@ -1,0 +1,227 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""Throughput with live frames, against what users would pick instead.
+
+The generator is gen-redirect run with BPF_F_TEST_XDP_LIVE_FRAMES in the
+sender namespace: each frame is redirected out of one end of a veth pair
+and arrives at the other end, in the namespace of one configuration:
+
+  floor             XDP_DROP only, native XDP
+  drop-tcp-native   drop-tcp, native XDP
+  drop-tcp-generic  drop-tcp, generic XDP          (GRO on, see below)
+  nft-ingress       nftables netdev ingress rule   (GRO on)
+  nft-prerouting    nftables inet prerouting rule  (GRO on)
+  iptables-raw      iptables raw PREROUTING rule   (GRO on)
+
+Redirected frames reach a veth only if it has NAPI: a native XDP program,
+or GRO on.  Every configuration has its own fresh namespace, so no other
+configuration's netfilter hooks stay registered on its path.  The frame is
+a TCP SYN to the receiver's MAC and address from an address it has no
+route to (a SYN that reached TCP would get no RST out).
+
+On a small machine the receiver runs on the generator's CPU, right after
+each batch, so the time of a run is the time to generate *and* receive its
+frames: "ns per frame" is that sum, the same generator cost in every
+configuration.  Each round runs every configuration once, in a rotated
+order; every ratio is taken between two configurations of the same round.
+After every run the receiver's counters must account for every frame.
+"""
+
+import os
+import re
+import socket
+import time
+
+import timedrun
+from netns import BenchError, run
+
+PORT = 5201
+BATCH = 64  # frames per batch: the veth ring holds 256
+
+# name, label, how it drops (what the counters must show)
+CONFIGS = [
+    ("floor", "floor (XDP_DROP only), native", "xdp"),
+    ("drop-tcp-native", "drop-tcp, native XDP", "xdp"),
+    ("drop-tcp-generic", "drop-tcp, generic XDP", "early"),
+    ("nft-ingress", "nftables netdev ingress", "early"),
+    ("nft-prerouting", "nftables inet prerouting", "prerouting"),
+    ("iptables-raw", "iptables raw PREROUTING", "prerouting"),
+]
+LABELS = {name: label for name, label, _ in CONFIGS}
+
+
+def _mac(i, end):
+    return f"02:00:00:be:{0x10 + i:02x}:{end:02x}"
+
+
+def _setup_config(name, ns, dev, root):
+    """Make namespace @ns drop the flood on @dev the way @name does."""
+    drop_tcp = os.path.join(root, "build", "drop-tcp.o")
+    floor = os.path.join(root, "build", "bench", "floor.o")
+    if name == "floor":
+        run("ip", "-n", ns, "link", "set", "dev", dev, "xdpdrv", "obj", floor, "sec", "floor")
+        return
+    if name == "drop-tcp-native":
+        run("ip", "-n", ns, "link", "set", "dev", dev, "xdpdrv", "obj", drop_tcp, "sec", "drop-tcp")
+        return
+    # No native program: GRO gives the veth the NAPI instance that
+    # redirected frames need.
+    run("ip", "netns", "exec", ns, "ethtool", "-K", dev, "gro", "on")
+    if name == "drop-tcp-generic":
+        run("ip", "-n", ns, "link", "set", "dev", dev, "xdpgeneric", "obj", drop_tcp, "sec", "drop-tcp")
+    elif name == "nft-ingress":
+        run("ip", "netns", "exec", ns, "nft", "-f", "-", input=(
+            "table netdev ipxdp_bench {\n"
+            f"  chain ingress {{ type filter hook ingress device \"{dev}\" priority 0;\n"
+            f"    tcp dport {PORT} drop\n  }}\n}}\n"))
+    elif name == "nft-prerouting":
+        run("ip", "netns", "exec", ns, "nft", "-f", "-", input=(
+            "table inet ipxdp_bench {\n"
+            "  chain prerouting { type filter hook prerouting priority 0;\n"
+            f"    tcp dport {PORT} drop\n  }}\n}}\n"))
+    elif name == "iptables-raw":
+        run("ip", "netns", "exec", ns, "iptables", "-t", "raw", "-A", "PREROUTING",
+            "-p", "tcp", "--dport", str(PORT), "-j", "DROP")
+    else:
+        raise ValueError(name)
+
+
+def counters(ns, dev):
+    """The receiver's frame counters: NAPI frames, native XDP drops, and IP
+    frames received and delivered."""
+    out = run("ip", "netns", "exec", ns, "sh", "-c", f"ethtool -S {dev} && cat /proc/net/snmp")
+    c = {"frames": 0, "xdp_drops": 0}
+    for m in re.finditer(r"rx_queue_\d+_xdp_(packets|drops): (\d+)", out):
+        c["frames" if m.group(1) == "packets" else "xdp_drops"] += int(m.group(2))
+    ip = [line.split()[1:] for line in out.splitlines() if line.startswith("Ip: ")]
+    if len(ip) != 2:
+        raise BenchError(f"cannot read IP counters in {ns}")
+    snmp = dict(zip(ip[0], (int(v) for v in ip[1])))
+    c["ip_in"], c["ip_delivered"] = snmp["InReceives"], snmp["InDelivers"]
+    return c
+
+
+def _check(name, kind, before, after, sent):
+    d = {k: after[k] - before[k] for k in after}
+    if d["frames"] != sent:
+        raise BenchError(f"{name}: the receiver got {d['frames']} of {sent} frames")
+    want = {"xdp": {"xdp_drops": sent, "ip_in": 0},
+            "early": {"xdp_drops": 0, "ip_in": 0},
+            "prerouting": {"xdp_drops": 0, "ip_in": sent, "ip_delivered": 0}}[kind]
+    for k, v in want.items():
+        if d[k] != v:
+            raise BenchError(f"{name}: {k} went up by {d[k]} for {sent} frames, expected {v}: "
+                             "the configuration does not drop the flood where it should")
+
+
+def worker(conn, ns, cpu, gen_path, hold_dev):
+    """Child process: the generator, pinned, in the sender namespace.
+    Messages: ("prep", key, dev, frame), ("run", key, frames), ("quit",)."""
+    try:
+        timedrun.setns(ns)
+        os.sched_setaffinity(0, {cpu})
+        from bpfrun import BpfObject
+        gen = BpfObject(gen_path)
+        fd = gen.prog_fd("gen-redirect")
+        link = timedrun.hold(fd, hold_dev)
+        runs = {}
+        while True:
+            msg = conn.recv()
+            if msg[0] == "quit":
+                break
+            if msg[0] == "prep":
+                _, key, dev, frame = msg
+                runs[key] = timedrun.TimedRun(fd, frame, 1, live_ifindex=socket.if_nametoindex(dev),
+                                              batch_size=BATCH)
+                conn.send(("ok",))
+            elif msg[0] == "run":
+                _, key, frames = msg
+                runs[key].set_repeat(frames)
+                conn.send(("ok",) + runs[key].call())
+        os.close(link)
+    except (OSError, BenchError) as e:
+        conn.send(("error", str(e)))
+    finally:
+        conn.close()
+
+
+class Live:
+    """The sender namespace, one receiver namespace per configuration, and
+    the generator child; the driver creates it, runs rounds, closes it."""
+
+    def __init__(self, namespaces, root, start_worker):
+        self.root = root
+        self.nss = namespaces
+        self.tx = namespaces.name("tx")  # created by the driver (micro uses it)
+        self.rx = {}
+        for i, (name, _, _) in enumerate(CONFIGS):
+            rns = namespaces.add(name)
+            tdev = f"tx-{i}"
+            run("ip", "-n", self.tx, "link", "add", tdev, "address", _mac(i, 1), "type", "veth",
+                "peer", "name", "rx", "address", _mac(i, 2), "netns", rns)
+            run("ip", "-n", rns, "addr", "add", "198.18.0.2/32", "dev", "rx")
+            run("ip", "-n", rns, "link", "set", "dev", "rx", "up")
+            run("ip", "-n", self.tx, "link", "set", "dev", tdev, "up")
+            _setup_config(name, rns, "rx", root)
+            self.rx[name] = (rns, tdev, _mac(i, 1), _mac(i, 2))
+        self.conn = start_worker(worker, self.tx, os.path.join(root, "build", "bench", "gen-redirect.o"),
+                                 "hold-gen0")
+        from packets import live_frame
+        for name, (rns, tdev, smac, dmac) in self.rx.items():
+            self._call("prep", name, tdev, live_frame(smac, dmac, PORT))
+        self.frames = {}
+
+    def _call(self, *msg):
+        self.conn.send(msg)
+        try:
+            reply = self.conn.recv()
+        except EOFError:
+            raise BenchError("the generator process died") from None
+        if reply[0] == "error":
+            raise BenchError(f"generator: {reply[1]}")
+        return reply[1:]
+
+    def run_one(self, name, frames, warm=0):
+        """Run @name with @frames timed frames (after @warm untimed ones),
+        check the counters, return ns per frame."""
+        rns = self.rx[name][0]
+        kind = {n: k for n, _, k in CONFIGS}[name]
+        before = counters(rns, "rx")
+        if warm:
+            self._call("run", name, warm)
+        retval, ns = self._call("run", name, frames)
+        if retval != 0:
+            raise BenchError(f"generator run for {name} returned {retval}")
+        after = counters(rns, "rx")
+        # NAPI may still be finishing the last batch: give it a moment.
+        for _ in range(50):
+            if after["frames"] - before["frames"] >= warm + frames:
+                break
+            time.sleep(0.01)
+            after = counters(rns, "rx")
+        _check(name, kind, before, after, warm + frames)
+        return ns / frames
+
+    def calibrate(self, run_s, probe):
+        """Frames per timed run for each configuration: about @run_s seconds."""
+        for name in self.rx:
+            self.run_one(name, probe, warm=probe)
+            per = self.run_one(name, probe)
+            self.frames[name] = max(10000, int(run_s * 1e9 / per) // 1000 * 1000)
+        return dict(self.frames)
+
+    def round(self, rnd):
+        """One round: every configuration once, rotated by @rnd; returns
+        {config: ns per frame}."""
+        names = list(self.rx)
+        k = rnd % len(names)
+        out = {}
+        for name in names[k:] + names[:k]:
+            n = self.frames[name]
+            out[name] = self.run_one(name, n, warm=max(2000, n // 10))
+        return out
+
+    def close(self):
+        try:
+            self.conn.send(("quit",))
+        except OSError:
+            pass

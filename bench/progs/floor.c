@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * floor: drop every frame without looking at it.
+ *
+ * The bench measures every other program against this one: whatever it
+ * costs (the call into the program, the driver or test-run loop around it)
+ * is paid by every XDP program, so "ns over floor" is what parsing and the
+ * decision cost.  Built for the bench only, never installed.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("floor")
+int xdp_floor_drop(struct xdp_md *ctx)
+{
+	(void)ctx;
+	return XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
