@@ -47,14 +47,15 @@ sys.path.insert(0, HERE)
 import netns  # noqa: E402
 from netns import BenchError, Namespaces, run  # noqa: E402
 
-PROGRAMS = ["drop-tcp", "count", "port-9090"]
+PROGRAMS = ["touch", "drop-tcp", "count", "port-9090"]  # besides the floor
 OBJECTS = {  # program: (object, section); the floor first
     "floor": ("build/bench/floor.o", "floor"),
+    "touch": ("build/bench/touch.o", "touch"),
     "drop-tcp": ("build/drop-tcp.o", "drop-tcp"),
     "count": ("build/count.o", "count"),
     "port-9090": ("build/port-9090.o", "port-9090"),
 }
-HOLD_DEVS = ["hold0", "hold1", "hold2", "hold3"]  # micro: one per program
+HOLD_DEVS = [f"hold{i}" for i in range(len(OBJECTS))]  # micro: one per program
 
 
 class Interrupted(Exception):
@@ -65,8 +66,14 @@ def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        print(f"bench: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="bench.py", add_help=False, usage=__doc__.splitlines()[0][7:])
+    p = _Parser(prog="bench.py", add_help=False)
     p.add_argument("-h", "--help", action="store_true")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=os.path.join(ROOT, "build"))
@@ -115,8 +122,12 @@ class Children:
         return mine
 
     def stop(self):
+        """Wait briefly for workers that are done; stop the others."""
         for p in self.procs:
-            p.join(timeout=2)
+            p.join(timeout=1)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=2)
             if p.is_alive():
                 p.kill()
                 p.join()
@@ -137,31 +148,39 @@ def machine():
 
 
 def make_holds(tx):
-    for a, b in (("hold0", "hold1"), ("hold2", "hold3"), ("hold-gen0", "hold-gen1")):
-        run("ip", "-n", tx, "link", "add", a, "type", "veth", "peer", "name", b)
+    """Devices to hold programs in the dispatcher with (timedrun.hold)."""
+    devs = HOLD_DEVS + ["hold-gen"]
+    for i in range(0, len(devs), 2):
+        run("ip", "-n", tx, "link", "add", devs[i], "type", "veth", "peer", "name",
+            devs[i + 1] if i + 1 < len(devs) else devs[i] + "-peer")
 
 
 def bench_micro(args, children, tx, packets):
     classes = packets.classes(tx_port())
     scaling = packets.scaling()
-    frames = [(f.name, f.data, f.expect) for f in classes] + \
-             [(f.name, f.data, f.expect) for _, _, f in scaling]
+    # Identical frames (IPv4 TCP is also "0 VLAN tags") are timed once.
+    frames, alias = [], {}
+    for f in classes + [f for _, _, f in scaling]:
+        first = next((name for name, data, _ in frames if data == f.data), None)
+        if first:
+            alias[f.name] = first
+        else:
+            frames.append((f.name, f.data, f.expect))
     objects = {p: (os.path.join(ROOT, path), sec) for p, (path, sec) in OBJECTS.items()}
     import micro
-    a = netns.cpu_times()
     conn = children.start(micro.worker, tx, args.cpu, objects, HOLD_DEVS, frames,
-                          args.rounds, args.call_ms)
+                          args.rounds, args.call_ms, 0 if args.quick else 3)
     try:
         raw = conn.recv()
     except EOFError:
         raise BenchError("the per-packet bench process died") from None
     if "error" in raw:
         raise BenchError(raw["error"])
-    busy = netns.busy_between(a, netns.cpu_times(), exclude={args.cpu})
+    for name, first in alias.items():
+        for p in raw["ns"]:
+            raw["ns"][p][name] = raw["ns"][p][first]
     import report
-    m = report.micro_figures(raw, classes, scaling, PROGRAMS)
-    m["busy_other_cpus"] = round(busy, 3)
-    return m
+    return report.micro_figures(raw, classes, scaling, PROGRAMS)
 
 
 def bench_live(args, children, nss):
@@ -172,6 +191,8 @@ def bench_live(args, children, nss):
         frames = lv.calibrate(args.run_s, 20000 if args.quick else 100000)
         rounds, busy = [], []
         for rnd in range(args.live_rounds):
+            if not args.quick:
+                netns.wait_quiet(3, sample=0.1, exclude={args.cpu})
             a = netns.cpu_times()
             rounds.append(lv.round(rnd))
             busy.append(netns.busy_between(a, netns.cpu_times(), exclude={args.cpu}))
@@ -258,7 +279,7 @@ def main(argv=None):
                 bpf_stats_enabled_before=stats.saved_before)
     text = report.micro_table(micro, PROGRAMS, args.cpu) + [""] + report.live_table(lv, args.cpu) + \
         ["", line]
-    print("\n".join(text))
+    print("\n".join(text), flush=True)
     os.makedirs(args.out, exist_ok=True)
     result = {"meta": meta, "micro": micro, "live": lv, "targets": targets, "verdict": line}
     with open(os.path.join(args.out, "bench.json"), "w") as f:

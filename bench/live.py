@@ -125,7 +125,10 @@ def worker(conn, ns, cpu, gen_path, hold_dev):
         link = timedrun.hold(fd, hold_dev)
         runs = {}
         while True:
-            msg = conn.recv()
+            try:
+                msg = conn.recv()
+            except EOFError:  # the driver is gone
+                break
             if msg[0] == "quit":
                 break
             if msg[0] == "prep":
@@ -164,7 +167,7 @@ class Live:
             _setup_config(name, rns, "rx", root)
             self.rx[name] = (rns, tdev, _mac(i, 1), _mac(i, 2))
         self.conn = start_worker(worker, self.tx, os.path.join(root, "build", "bench", "gen-redirect.o"),
-                                 "hold-gen0")
+                                 "hold-gen")
         from packets import live_frame
         for name, (rns, tdev, smac, dmac) in self.rx.items():
             self._call("prep", name, tdev, live_frame(smac, dmac, PORT))

@@ -15,18 +15,21 @@ where every program is held in the XDP dispatcher (see timedrun.hold).
 import os
 import random
 
+import netns
 import timedrun
 from bpfrun import BpfObject
 from netns import BenchError
 
-PROGRAMS = ["drop-tcp", "count", "port-9090"]
 VERDICT_NAMES = {0: "ABORTED", 1: "DROP", 2: "PASS", 3: "TX", 4: "REDIRECT"}
 
 
-def worker(conn, ns, cpu, objects, hold_devs, frames, rounds, call_ms):
+def worker(conn, ns, cpu, objects, hold_devs, frames, rounds, call_ms, quiet_wait):
     """Child process body.  @objects: {program: (path, section)};
-    @frames: [(name, bytes, {program: verdict})].  Sends back
-    {"repeat": n, "ns": {program: {frame: [ns per round]}}} or an error."""
+    @frames: [(name, bytes, {program: verdict})].  Before each round it
+    waits up to @quiet_wait seconds for the other CPUs to be quiet.  Sends
+    back {"repeat": n, "ns": {program: {frame: [ns per round]}},
+    "sizes": {program: (insns, jited bytes)}, "busy": [per round]} or
+    {"error": message}."""
     try:
         timedrun.setns(ns)
         os.sched_setaffinity(0, {cpu})
@@ -48,8 +51,8 @@ def worker(conn, ns, cpu, objects, hold_devs, frames, rounds, call_ms):
         probe = runs["floor", frames[0][0]]
         probe.set_repeat(20000)
         for _ in range(3):
-            _, ns = probe.call()
-        per = ns / probe.repeat
+            _, t = probe.call()
+        per = t / probe.repeat
         repeat = max(1000, int(call_ms * 1e6 / per))
         for r in runs.values():
             r.set_repeat(repeat)
@@ -58,18 +61,24 @@ def worker(conn, ns, cpu, objects, hold_devs, frames, rounds, call_ms):
 
         progs = list(objects)
         result = {p: {name: [] for name, _, _ in frames} for p in progs}
+        busy = []
         for rnd in range(rounds):
+            if quiet_wait:
+                netns.wait_quiet(quiet_wait, sample=0.1, exclude={cpu})
+            before = netns.cpu_times()
             order = list(range(len(frames)))
             random.Random(rnd).shuffle(order)
             for i, fi in enumerate(order):
                 name = frames[fi][0]
                 k = (rnd + i) % len(progs)
                 for p in progs[k:] + progs[:k]:
-                    _, ns = runs[p, name].call()
-                    result[p][name].append(ns / repeat)
+                    _, t = runs[p, name].call()
+                    result[p][name].append(t / repeat)
+            busy.append(netns.busy_between(before, netns.cpu_times(), exclude={cpu}))
+        sizes = {p: timedrun.prog_size(fds[p]) for p in progs}
         for fd in links:
             os.close(fd)
-        conn.send({"repeat": repeat, "ns": result})
+        conn.send({"repeat": repeat, "ns": result, "sizes": sizes, "busy": busy})
     except (OSError, BenchError) as e:
         conn.send({"error": str(e)})
     finally:

@@ -132,8 +132,8 @@ def busy_between(a, b, exclude=()):
     return busy / total if total else 0.0
 
 
-def wait_quiet(max_wait, threshold=0.15, sample=0.5, log=None):
-    """Wait until the machine's CPUs are at most @threshold busy over
+def wait_quiet(max_wait, threshold=0.15, sample=0.5, log=None, exclude=()):
+    """Wait until the CPUs (but @exclude) are at most @threshold busy over
     @sample seconds, for at most @max_wait seconds.  Returns the last busy
     fraction seen (so the caller can say the run was not quiet)."""
     deadline = time.monotonic() + max_wait
@@ -141,7 +141,7 @@ def wait_quiet(max_wait, threshold=0.15, sample=0.5, log=None):
     while True:
         a = cpu_times()
         time.sleep(sample)
-        busy = busy_between(a, cpu_times())
+        busy = busy_between(a, cpu_times(), exclude)
         if busy <= threshold or time.monotonic() >= deadline:
             return busy
         if log and not said:

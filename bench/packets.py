@@ -61,8 +61,11 @@ class Frame:
         self.label = label
         self.data = _pad(pkt)
         tcp_verdict = TX if bounce else DROP
+        d = self.data
+        plain_ipv4_tcp = len(d) >= 34 and d[12:14] == b"\x08\x00" and d[23] == 6
         self.expect = {
             "floor": DROP,
+            "touch": DROP if plain_ipv4_tcp else PASS,
             "drop-tcp": DROP if tcp else PASS,
             "count": PASS,
             "port-9090": tcp_verdict if tcp else PASS,

@@ -35,6 +35,17 @@ _libc.setns.restype = ctypes.c_int
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 
 
+class _ProgInfo(ctypes.Structure):
+    """The head of struct bpf_prog_info: enough for the two sizes."""
+    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("tag", ctypes.c_uint8 * 8),
+                ("jited_prog_len", ctypes.c_uint32), ("xlated_prog_len", ctypes.c_uint32),
+                ("rest", ctypes.c_uint8 * 256)]
+
+
+_libbpf.bpf_obj_get_info_by_fd.restype = ctypes.c_int
+_libbpf.bpf_obj_get_info_by_fd.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]
+
+
 def _err(ret, what):
     err = -ret if ret < -1 else ctypes.get_errno()
     return OSError(err, f"{what}: {os.strerror(err)}")
@@ -57,6 +68,16 @@ def hold(prog_fd, dev):
     if ret < 0:
         raise _err(ret, f"attaching a program to {dev}")
     return ret
+
+
+def prog_size(prog_fd):
+    """(instructions after the verifier's rewrite, bytes of JIT code)."""
+    info = _ProgInfo()
+    size = ctypes.c_uint32(ctypes.sizeof(info))
+    ret = _libbpf.bpf_obj_get_info_by_fd(prog_fd, ctypes.byref(info), ctypes.byref(size))
+    if ret < 0:
+        raise _err(ret, "BPF_OBJ_GET_INFO_BY_FD")
+    return info.xlated_prog_len // 8, info.jited_prog_len
 
 
 class TimedRun:
