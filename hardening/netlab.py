@@ -76,7 +76,7 @@ def namespaces(prefix, *names):
 def veth(ns_a, a, ns_b, b, queues=1):
     """A veth pair a (in ns_a) <-> b (in ns_b), both up, IPv6 off."""
     q = ["numtxqueues", str(queues), "numrxqueues", str(queues)]
-    run(["ip", "link", "add", a, *q, "type", "veth", "peer", "name", b, *q,
+    run(["ip", "link", "add", "name", a, *q, "type", "veth", "peer", "name", b, *q,
          "netns", ns_b], ns=ns_a)
     for ns, dev in ((ns_a, a), (ns_b, b)):
         run(["ip", "link", "set", "dev", dev, "up"], ns=ns)

@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""No window on replace: under a TCP flood, `xdp-attach --force` swaps
+drop-tcp and port-9090 (both drop the flood's port) back and forth 50 times
+in one mode, and not one flood frame gets past XDP.
+
+"Past XDP" is measured by an nftables netdev ingress rule on the receiver,
+which runs after XDP (native and generic alike).  The table is created
+fresh for each measurement (an anonymous counter cannot be reset on this
+nft).  The sender's counters show that the flood ran through every swap, and
+the same set-up replacing by detach-then-attach shows leaks, so the test
+can fail."""
+
+import json
+import pathlib
+import re
+import struct
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
+import netlab  # noqa: E402
+
+FLOOD_PORT = 8000  # neither program lets it through: not TX_PORT
+SWAPS = 50
+LEAK_ROUNDS = 10
+KEYWORD = {"native": "xdpdrv", "generic": "xdpgeneric"}
+
+
+def tcp_syn(dst_mac, src_mac, dport):
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    tcp = struct.pack("!HHIIHHHH", 40000, dport, 1, 0, (5 << 12) | 0x02, 64240, 0, 0)
+    return dst_mac + src_mac + b"\x08\x00" + ip + tcp
+
+
+def nft_fresh(ns, table, dev):
+    """A new netdev table counting the flood's port on @dev's ingress."""
+    netlab.run(["nft", "-f", "-"], ns=ns, input=(
+        f"table netdev {table} {{\n"
+        f"  chain ingress {{ type filter hook ingress device \"{dev}\" priority 0; "
+        f"tcp dport {FLOOD_PORT} counter; }}\n"
+        f"}}\n"))
+
+
+def nft_packets(ns, table):
+    out = json.loads(netlab.run(["nft", "-j", "list", "table", "netdev", table], ns=ns).stdout)
+    (counter,) = [e["counter"] for item in out["nftables"] if "rule" in item
+                  for e in item["rule"]["expr"] if "counter" in e]
+    return counter["packets"]
+
+
+def flood_while(tx, frame, action, table, rx):
+    """Floods @frame from CPU 1 while @action() runs; returns (what the
+    counter behind XDP saw, the sender's report, action's result)."""
+    nft_fresh(rx, table, "rcv")
+    with netlab.senders() as procs:
+        procs.append(netlab.Sender(tx, "snd", cpu=1, flood=frame, seconds=120))
+        before = netlab.tx_packets(tx, "snd")
+        deadline = time.monotonic() + 10
+        while netlab.tx_packets(tx, "snd") < before + 1000:  # the flood is on
+            assert time.monotonic() < deadline, "the flood did not start"
+            time.sleep(0.01)
+        result = action()
+        report = procs[0].stop()
+    time.sleep(0.1)
+    return nft_packets(rx, table), report, result
+
+
+@pytest.fixture
+def pair():
+    with netlab.namespaces("ipxdp-hwin", "tx", "rx") as (tx, rx):
+        netlab.veth(tx, "snd", rx, "rcv")
+        yield tx, rx
+
+
+@pytest.mark.parametrize("mode", ["native", "generic"])
+def test_no_window_on_replace(pair, mode):
+    tx, rx = pair
+    frame = tcp_syn(netlab.mac(rx, "rcv"), netlab.mac(tx, "snd"), FLOOD_PORT)
+
+    # The counter sees the flood when nothing stops it.
+    seen, report, _ = flood_while(tx, frame, lambda: time.sleep(0.3), "ipxdp_open", rx)
+    assert report["sent"] > 1000 and seen > 1000, (seen, report)
+
+    res = netlab.script(rx, "xdp-attach", "--mode", mode, "rcv", netlab.build_dir() / "drop-tcp.o")
+    assert res.returncode == 0, res.stderr
+    line = re.compile(rf"^rcv: (drop-tcp|port-9090) attached \({mode}, prog id (\d+)\)$")
+
+    def swaps():
+        done, ids, tx_seen = [], [], [netlab.tx_packets(tx, "snd")]
+        for i in range(SWAPS):
+            prog = "port-9090" if i % 2 == 0 else "drop-tcp"
+            res = netlab.script(rx, "xdp-attach", "--force", "--mode", mode, "rcv",
+                                netlab.build_dir() / f"{prog}.o")
+            assert res.returncode == 0, res.stderr
+            m = line.match(res.stdout.strip())
+            assert m and m.group(1) == prog, res.stdout
+            done.append(prog)
+            ids.append(int(m.group(2)))
+            tx_seen.append(netlab.tx_packets(tx, "snd"))
+        return done, ids, tx_seen
+
+    passed, report, (done, ids, tx_seen) = flood_while(tx, frame, swaps, "ipxdp_swap", rx)
+    assert len(done) == SWAPS and len(set(ids)) == SWAPS, "every swap attached a new program"
+    state = netlab.xdp_state(rx, "rcv")
+    assert [(m, i) for m, i, _ in state] == [(mode, ids[-1])]
+    # The flood ran across every swap: the sender sent frames during each.
+    steps = [b - a for a, b in zip(tx_seen, tx_seen[1:])]
+    assert min(steps) > 0, f"no flood frames during some swaps: {steps}"
+    assert report["sent"] >= sum(steps)
+    assert passed == 0, f"{passed} flood frames got past XDP during {SWAPS} replacements"
+
+
+@pytest.mark.parametrize("mode", ["native", "generic"])
+def test_detach_then_attach_leaks(pair, mode):
+    """The negative control: the same flood and counter catch the window
+    that a replace by detach-then-attach opens."""
+    tx, rx = pair
+    frame = tcp_syn(netlab.mac(rx, "rcv"), netlab.mac(tx, "snd"), FLOOD_PORT)
+    obj = netlab.build_dir() / "drop-tcp.o"
+    netlab.run(["ip", "link", "set", "dev", "rcv", KEYWORD[mode], "obj", obj, "sec", "drop-tcp"], ns=rx)
+
+    def detach_attach():
+        for _ in range(LEAK_ROUNDS):
+            netlab.run(["ip", "link", "set", "dev", "rcv", KEYWORD[mode], "off"], ns=rx)
+            netlab.run(["ip", "link", "set", "dev", "rcv", KEYWORD[mode], "obj", obj, "sec", "drop-tcp"], ns=rx)
+
+    leaked, report, _ = flood_while(tx, frame, detach_attach, "ipxdp_leak", rx)
+    assert report["sent"] > 1000
+    assert leaked > 0, "detach-then-attach opened no window: the counter behind XDP may be blind"
