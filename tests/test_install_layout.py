@@ -299,3 +299,29 @@ def test_man_page_documents_every_option(script):
     pairs = re.findall(r"^\s+(-\w, --[a-z-]+)", usage, re.M)
     assert pairs
     assert [p for p in pairs if p not in man] == []
+
+
+# The docs' links ----------------------------------------------------------
+
+def _anchors(md):
+    """GitHub-style heading anchors of a markdown file."""
+    out = set()
+    for line in md.read_text().splitlines():
+        m = re.match(r"#+ (.*)", line)
+        if m:
+            text = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower())
+            out.add(text.replace(" ", "-"))
+    return out
+
+
+@pytest.mark.parametrize("doc", ["tutorial.md", "design.md", "troubleshooting.md"])
+def test_doc_links_resolve(doc):
+    path = ROOT / "docs" / doc
+    links = re.findall(r"\]\(([^)\s]+)\)", path.read_text())
+    local = [link for link in links if "://" not in link]
+    for link in local:
+        target, _, anchor = link.partition("#")
+        target_path = (path.parent / target).resolve() if target else path
+        assert target_path.exists(), link
+        if anchor:
+            assert anchor in _anchors(target_path), link
