@@ -39,7 +39,8 @@ endif
 DEB_DEPS := make clang llvm gcc libc6-dev libbpf-dev libbpf1 iproute2 bpftool \
 	jq python3 python3-scapy python3-pytest iputils-ping curl hping3 \
 	nftables iptables ethtool tcpdump shellcheck util-linux procps \
-	xdp-tools kmod
+	xdp-tools kmod binutils debhelper dpkg-dev fakeroot build-essential \
+	systemd man-db groff-base
 
 .PHONY: all clean deps check check-root test-unit FORCE
 all: $(OBJS) $(FIXTURE_OBJS)
