@@ -212,15 +212,25 @@ class Live:
             self.frames[name] = max(10000, int(run_s * 1e9 / per) // 1000 * 1000)
         return dict(self.frames)
 
+    def _run(self, name):
+        n = self.frames[name]
+        return self.run_one(name, n, warm=max(2000, n // 10))
+
     def round(self, rnd):
-        """One round: every configuration once, rotated by @rnd; returns
-        {config: ns per frame}."""
-        names = list(self.rx)
+        """One round: every configuration once, in an order rotated by
+        @rnd, each right next to a run of the floor (before it in even
+        rounds, after it in odd ones).  Returns {config: (floor ns, ns)}
+        per frame."""
+        names = [n for n in self.rx if n != "floor"]
         k = rnd % len(names)
         out = {}
         for name in names[k:] + names[:k]:
-            n = self.frames[name]
-            out[name] = self.run_one(name, n, warm=max(2000, n // 10))
+            if rnd % 2 == 0:
+                floor = self._run("floor")
+                out[name] = (floor, self._run(name))
+            else:
+                mine = self._run(name)
+                out[name] = (self._run("floor"), mine)
         return out
 
     def close(self):

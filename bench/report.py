@@ -63,28 +63,38 @@ def micro_figures(raw, classes, scaling, programs):
 # --- the live bench --------------------------------------------------------
 
 def live_figures(rounds, frames, busy):
-    """rounds: [{config: ns per frame}] (one dict per round)."""
+    """rounds: [{config: (ns of the floor run next to it, its ns)}], ns
+    per frame, one dict per round."""
     names = [n for n, _, _ in CONFIGS]
     out = {"rounds": len(rounds), "batch_size": BATCH, "configs": {}, "ratios": {}}
+    floor_all = [pair[0] for r in rounds for pair in r.values()]
     for n in names:
-        ns = [r[n] for r in rounds]
-        floor = [r["floor"] for r in rounds]
+        if n == "floor":
+            ns, floor = floor_all, floor_all
+        else:
+            floor, ns = [r[n][0] for r in rounds], [r[n][1] for r in rounds]
         out["configs"][n] = {
             "label": LABELS[n],
             "frames_per_run": frames[n],
+            "runs": len(ns),
             "mpps": summary([1e3 / x for x in ns], 3),
             "ns_per_frame": summary(ns),
             "over_floor_ns": summary(paired(ns, floor, lambda x, y: x - y)),
             "rate_vs_floor": summary(paired(floor, ns, lambda f, x: f / x), 3),
         }
-    # Frames per second of drop-tcp native over each other configuration:
-    # > 1 means drop-tcp drops more per second.
-    xdp = [r["drop-tcp-native"] for r in rounds]
+    # Frames per second of drop-tcp native over each other configuration,
+    # from two runs of the same round: > 1 means drop-tcp drops more.
+    mine = [r["drop-tcp-native"][1] for r in rounds]
     for n in names:
-        if n != "drop-tcp-native":
-            out["ratios"][f"drop-tcp-native/{n}"] = summary(
-                paired([r[n] for r in rounds], xdp, lambda other, mine: other / mine), 3)
+        if n == "floor":
+            other = [r["drop-tcp-native"][0] for r in rounds]
+        elif n != "drop-tcp-native":
+            other = [r[n][1] for r in rounds]
+        else:
+            continue
+        out["ratios"][f"drop-tcp-native/{n}"] = summary(paired(other, mine, lambda o, m: o / m), 3)
     out["busy_other_cpus"] = [round(b, 3) for b in busy]
+    out["raw_ns_per_frame"] = [{n: [round(v, 2) for v in pair] for n, pair in r.items()} for r in rounds]
     return out
 
 
