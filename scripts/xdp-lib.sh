@@ -1,0 +1,419 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts
+#
+# xdp-lib.sh - what xdp-attach, xdp-detach, xdp-status and xdp-stats share.
+# Sourced, never run.  The sourcing script sets IPXDP_PROG (its own name)
+# before sourcing.
+#
+# Everything a user passes (interface names, paths, section names) is data:
+# it is quoted everywhere, handed to tools as a separate argument after the
+# keyword that introduces it, and never evaluated.
+
+IPXDP_VERSION=0.1.0
+
+# Where the built objects are: "xdp-attach eth0 drop-tcp" means
+# "$IPXDP_OBJDIR/drop-tcp.o".  `make install` rewrites this line.
+IPXDP_OBJDIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)/build # @IPXDP_OBJDIR@
+
+# Lock files: one per (network namespace, ifindex), see ipxdp_lock.
+IPXDP_RUNDIR=/run/ipxdp
+
+# Exit codes, the same for every script (docs/scripts.md has the table).
+EX_OK=0        # done, or nothing needed doing
+EX_USAGE=1     # bad command line
+EX_INPUT=2     # bad input: unknown interface, object, section...
+EX_KERNEL=3    # the kernel refused: verifier, mode not supported...
+EX_CONFLICT=4  # another program is attached (same mode without --force,
+               # or another mode)
+EX_BUSY=5      # another xdp-attach/xdp-detach held the interface for 5 s
+EX_PRIV=6      # needs root
+EX_DEPS=7      # a tool the scripts need is not installed
+
+IPXDP_EXIT_CODES_HELP="Exit codes:
+  0  success, or nothing to do (already attached, nothing attached)
+  1  usage error (unknown option, missing or extra arguments)
+  2  bad input (unknown interface, missing object, not a BPF object,
+     unknown section, no count program on the interface)
+  3  the kernel refused (verifier, mode not supported by the driver,
+     MTU too large for XDP, ...)
+  4  conflict: a different program is attached in that mode (use
+     --force), or a program is attached in another mode (detach first)
+  5  busy: another xdp-attach/xdp-detach held the interface for 5 s
+  6  needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)
+  7  a required tool is missing"
+
+# Filled in by ipxdp_cleanup; the sourcing script's EXIT trap runs it.
+IPXDP_LOCK_FD=
+IPXDP_LOCK_FILE=
+IPXDP_TMP=
+
+# --- messages -------------------------------------------------------------
+
+# A value as it can be shown on one line: as is when it is plain, else
+# shell-quoted so that spaces, control characters and newlines are visible.
+ipxdp_q()
+{
+	if [[ $1 =~ ^[][A-Za-z0-9_.,:/@%+=~^-]+$ ]]; then
+		printf '%s' "$1"
+	else
+		printf '%s' "${1@Q}"
+	fi
+}
+
+# die CODE MESSAGE...: one line on stderr, then exit CODE.
+die()
+{
+	local code=$1
+	shift
+	printf '%s: %s\n' "$IPXDP_PROG" "$*" >&2
+	exit "$code"
+}
+
+usage_error()
+{
+	die "$EX_USAGE" "$* (see $IPXDP_PROG --help)"
+}
+
+note()
+{
+	printf '%s: %s\n' "$IPXDP_PROG" "$*" >&2
+}
+
+ipxdp_version()
+{
+	printf 'ipxdp %s\n' "$IPXDP_VERSION"
+}
+
+# --- cleanup --------------------------------------------------------------
+
+ipxdp_cleanup()
+{
+	ipxdp_unlock
+	if [ -n "$IPXDP_TMP" ]; then
+		rm -rf -- "$IPXDP_TMP"
+		IPXDP_TMP=
+	fi
+}
+
+# A private temporary directory, IPXDP_TMP, that ipxdp_cleanup removes.
+ipxdp_tmpdir()
+{
+	IPXDP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ipxdp.XXXXXXXX") ||
+		die "$EX_DEPS" "cannot create a temporary directory"
+}
+
+# --- environment ----------------------------------------------------------
+
+# uid 0 with CAP_NET_ADMIN (12), CAP_SYS_ADMIN (21) and, on kernels that
+# have it, CAP_BPF (39).  SYS_ADMIN is what turns a program id into its
+# name and tag, and what the private bpffs mount needs.
+ipxdp_require_root()
+{
+	local eff last bit
+	local need=(12 21)
+
+	if [ "$(id -u)" != 0 ]; then
+		die "$EX_PRIV" "needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)"
+	fi
+	last=$(cat /proc/sys/kernel/cap_last_cap 2>/dev/null || echo 0)
+	if [ "$last" -ge 39 ]; then
+		need+=(39)
+	fi
+	eff=$(awk '$1 == "CapEff:" { print $2 }' "/proc/$$/status")
+	for bit in "${need[@]}"; do
+		if (((16#$eff >> bit & 1) == 0)); then
+			die "$EX_PRIV" "needs root: running as uid 0 but without CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF"
+		fi
+	done
+}
+
+ipxdp_require_tools()
+{
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null 2>&1 ||
+			die "$EX_DEPS" "missing tool: $tool (Debian: apt-get install iproute2 bpftool jq binutils util-linux)"
+	done
+}
+
+# --- interfaces -----------------------------------------------------------
+
+# The kernel's rule (dev_valid_name): 1 to 15 bytes, not "." or "..", no
+# "/", ":" or whitespace.
+ipxdp_valid_ifname()
+{
+	local name=$1
+	[ -n "$name" ] && [ "${#name}" -le 15 ] &&
+		[ "$name" != . ] && [ "$name" != .. ] &&
+		[[ $name != *[/:[:space:]]* ]] &&
+		[[ $name != *[[:cntrl:]]* ]]
+}
+
+# Checks that DEV names an interface of this network namespace and sets
+# IPXDP_IFINDEX.
+ipxdp_check_dev()
+{
+	local dev=$1 json
+
+	ipxdp_valid_ifname "$dev" ||
+		die "$EX_INPUT" "invalid interface name $(ipxdp_q "$dev") (1-15 characters, no '/', ':' or spaces)"
+	json=$(ip -j link show dev "$dev" 2>/dev/null) ||
+		die "$EX_INPUT" "$(ipxdp_q "$dev"): unknown interface (not in this network namespace)"
+	IPXDP_IFINDEX=$(jq -r '.[0].ifindex' <<<"$json")
+	[[ $IPXDP_IFINDEX =~ ^[0-9]+$ ]] ||
+		die "$EX_INPUT" "$(ipxdp_q "$dev"): cannot read its ifindex"
+}
+
+# The driver's name, for messages.
+ipxdp_driver()
+{
+	local drv
+	drv=$(ethtool -i "$1" 2>/dev/null | awk '$1 == "driver:" { print $2 }') || true
+	if [ -z "$drv" ]; then
+		drv=$(ip -j -d link show dev "$1" 2>/dev/null |
+			jq -r '.[0].linkinfo.info_kind // empty' 2>/dev/null) || true
+	fi
+	if [ -z "$drv" ] && [ "$1" = lo ]; then
+		drv=loopback
+	fi
+	printf '%s' "${drv:-unknown}"
+}
+
+# 1 -> native, ... (the numbers in ip's JSON "xdp" object).
+ipxdp_mode_name()
+{
+	case $1 in
+	1) echo native ;;
+	2) echo generic ;;
+	3) echo offload ;;
+	*) echo "mode-$1" ;;
+	esac
+}
+
+# native -> xdpdrv, ... (ip link's keywords).
+ipxdp_mode_keyword()
+{
+	case $1 in
+	native) echo xdpdrv ;;
+	generic) echo xdpgeneric ;;
+	offload) echo xdpoffload ;;
+	esac
+}
+
+# What is attached to DEV: one line per program, "MODE<TAB>ID<TAB>NAME<TAB>TAG"
+# with MODE native/generic/offload.  Nothing attached: no output.
+ipxdp_attached()
+{
+	local json
+	json=$(ip -j -d link show dev "$1") ||
+		die "$EX_INPUT" "$(ipxdp_q "$1"): unknown interface"
+	jq -r '.[0].xdp // {}
+		| (.attached // (if .prog then [{mode: .mode, prog: .prog}] else [] end))
+		| .[]
+		| [({"1": "native", "2": "generic", "3": "offload"}[.mode | tostring]
+		    // "mode-\(.mode)"),
+		   (.prog.id | tostring), (.prog.name // "-"), (.prog.tag // "-")]
+		| @tsv' <<<"$json"
+}
+
+# --- the lock -------------------------------------------------------------
+
+# One xdp-attach/xdp-detach at a time per interface.  The lock file is
+# /run/ipxdp/<netns inode>.<ifindex>.lock, locked with flock(1); a second
+# caller waits up to 5 s, then fails with "busy".
+#
+# The holder deletes the file when it is done, so no lock files pile up.
+# That is safe because a caller that got the lock checks that the file it
+# locked is still the one at that path; if the holder deleted it meanwhile,
+# it opens the new one and locks again.
+ipxdp_lock()
+{
+	local dev=$1 ifindex=$2 ns file deadline left
+	ns=$(stat -L -c %i /proc/self/ns/net) ||
+		die "$EX_DEPS" "cannot read the network namespace of this process"
+	[ -d "$IPXDP_RUNDIR" ] || mkdir -m 0700 -- "$IPXDP_RUNDIR" 2>/dev/null ||
+		[ -d "$IPXDP_RUNDIR" ] ||
+		die "$EX_DEPS" "cannot create $IPXDP_RUNDIR"
+	file=$IPXDP_RUNDIR/$ns.$ifindex.lock
+	deadline=$((SECONDS + 5))
+	while :; do
+		exec {IPXDP_LOCK_FD}>>"$file" ||
+			die "$EX_DEPS" "cannot open the lock file $file"
+		left=$((deadline - SECONDS))
+		if ((left < 1)); then
+			left=1
+		fi
+		if ! flock -w "$left" "$IPXDP_LOCK_FD"; then
+			exec {IPXDP_LOCK_FD}>&-
+			IPXDP_LOCK_FD=
+			die "$EX_BUSY" "$(ipxdp_q "$dev"): busy: another xdp-attach or xdp-detach has held it for 5 s"
+		fi
+		if [ "$(stat -L -c %d:%i -- "/proc/$$/fd/$IPXDP_LOCK_FD")" = \
+			"$(stat -c %d:%i -- "$file" 2>/dev/null)" ]; then
+			IPXDP_LOCK_FILE=$file
+			return 0
+		fi
+		exec {IPXDP_LOCK_FD}>&- # deleted by its holder: lock the new one
+	done
+}
+
+ipxdp_unlock()
+{
+	if [ -n "$IPXDP_LOCK_FD" ]; then
+		rm -f -- "$IPXDP_LOCK_FILE"
+		exec {IPXDP_LOCK_FD}>&-
+		IPXDP_LOCK_FD=
+		IPXDP_LOCK_FILE=
+	fi
+}
+
+# --- objects --------------------------------------------------------------
+
+# OBJ as given -> a path: anything with a "/" or ending in ".o" is a path,
+# anything else names an object in $IPXDP_OBJDIR.  Sets IPXDP_OBJ to an
+# absolute path of an existing, readable regular file.
+ipxdp_resolve_obj()
+{
+	local arg=$1 path known
+	if [ -z "$arg" ]; then
+		die "$EX_INPUT" "empty object name"
+	fi
+	if [[ $arg == */* || $arg == *.o ]]; then
+		path=$arg
+		[ -e "$path" ] || die "$EX_INPUT" "$(ipxdp_q "$arg"): no such file"
+	else
+		path=$IPXDP_OBJDIR/$arg.o
+		if [ ! -e "$path" ]; then
+			known=$(ipxdp_known_objects)
+			die "$EX_INPUT" "unknown object $(ipxdp_q "$arg"): no $(ipxdp_q "$path") (objects there: ${known:-none; run make})"
+		fi
+	fi
+	[ -f "$path" ] || die "$EX_INPUT" "$(ipxdp_q "$arg"): not a regular file"
+	[ -r "$path" ] || die "$EX_INPUT" "$(ipxdp_q "$arg"): not readable"
+	IPXDP_OBJ=$(realpath -- "$path") ||
+		die "$EX_INPUT" "$(ipxdp_q "$arg"): cannot resolve the path"
+}
+
+# The object names in $IPXDP_OBJDIR, comma-separated.
+ipxdp_known_objects()
+{
+	local f names=()
+	for f in "$IPXDP_OBJDIR"/*.o; do
+		[ -f "$f" ] || continue
+		f=${f##*/}
+		names+=("${f%.o}")
+	done
+	local IFS=,
+	printf '%s' "${names[*]}" | sed 's/,/, /g'
+}
+
+# Checks that OBJ is an ELF file for the BPF machine; dies otherwise.
+ipxdp_check_bpf_elf()
+{
+	local obj=$1 shown=$2 header machine
+	header=$(LC_ALL=C readelf -h -- "$obj" 2>/dev/null) ||
+		die "$EX_INPUT" "$shown: not a BPF object file (not ELF at all)"
+	machine=$(awk -F: '$1 ~ /^ *Machine$/ { sub(/^ +/, "", $2); print $2 }' <<<"$header")
+	[ "$machine" = "Linux BPF" ] ||
+		die "$EX_INPUT" "$shown: not a BPF object file (ELF for ${machine:-an unknown machine})"
+}
+
+# The program sections of OBJ, one "SECTION<TAB>FUNCTION" line each, in
+# file order: executable sections other than .text (which only holds
+# subprograms) that are not empty, with the global function in each.
+ipxdp_obj_programs()
+{
+	local obj=$1 sections symbols
+	sections=$(LC_ALL=C readelf -S -W -- "$obj") || return 1
+	symbols=$(LC_ALL=C readelf -s -W -- "$obj") || return 1
+	awk -v OFS='\t' '
+		FNR == 1 { file++ }
+		# readelf -S: "[Nr] Name Type Address Off Size ES Flg Lk Inf Al"
+		file == 1 && /^ *\[ *[0-9]+\]/ {
+			line = $0
+			sub(/^ *\[ */, "", line)
+			idx = line + 0
+			sub(/^[0-9]+\] */, "", line)
+			n = split(line, f, /[ \t]+/)
+			if (n == 10 && f[2] == "PROGBITS" && f[7] ~ /X/ &&
+			    f[1] != ".text" && f[5] !~ /^0+$/) {
+				order[++nsec] = idx
+				name[idx] = f[1]
+			}
+		}
+		# readelf -s: "Num: Value Size Type Bind Vis Ndx Name"
+		file == 2 && $4 == "FUNC" && $5 == "GLOBAL" && ($7 in name) &&
+		    !($7 in fn) {
+			fn[$7] = $8
+		}
+		END {
+			for (i = 1; i <= nsec; i++) {
+				idx = order[i]
+				if (idx in fn)
+					print name[idx], fn[idx]
+			}
+		}' <(printf '%s\n' "$sections") <(printf '%s\n' "$symbols")
+}
+
+# Loads every program of each OBJ (as the kernel would see it from `ip`)
+# to learn its tag, in a private mount namespace with a bpffs of its own:
+# whatever happens, nothing stays pinned or loaded afterwards.
+#
+# Prints "INDEX<TAB>FUNCTION<TAB>TAG" lines (INDEX: position of the object
+# in the arguments, from 0).  An object that fails to load prints
+# "INDEX<TAB>-<TAB>-" and its libbpf messages go to the file named by
+# IPXDP_LOAD_ERR (when set).  With IPXDP_LOAD_DEV set, programs are loaded
+# for offload to that device instead.
+ipxdp_load_tags()
+{
+	local err=${IPXDP_LOAD_ERR:-/dev/null}
+	[ -d /sys/fs/bpf ] ||
+		die "$EX_DEPS" "/sys/fs/bpf is missing: is sysfs mounted?"
+	# shellcheck disable=SC2016 # the inner script expands its own variables
+	unshare --mount --propagation private -- bash -c '
+		set -u
+		dev=$1
+		shift
+		mount -t bpf ipxdp /sys/fs/bpf || exit 1
+		i=0
+		for obj in "$@"; do
+			dir=/sys/fs/bpf/o$i
+			if [ -n "$dev" ]; then
+				ok=$(bpftool prog loadall "$obj" "$dir" type xdp dev "$dev" 2>&1 >/dev/null && echo y)
+			else
+				ok=$(bpftool prog loadall "$obj" "$dir" type xdp 2>&1 >/dev/null && echo y)
+			fi
+			if [ "$ok" != y ]; then
+				printf "%s\n" "$ok" >&2
+				printf "%s\t-\t-\n" "$i"
+			else
+				for pin in "$dir"/*; do
+					[ -e "$pin" ] || continue
+					tag=$(bpftool -j prog show pinned "$pin" | jq -r .tag)
+					printf "%s\t%s\t%s\n" "$i" "${pin##*/}" "$tag"
+				done
+			fi
+			i=$((i + 1))
+		done
+	' ipxdp-load "${IPXDP_LOAD_DEV:-}" "$@" 2>"$err"
+}
+
+# The verifier's last words from libbpf's output in FILE: the lines of the
+# last program load log, without the statistics line, at most 4.
+ipxdp_verifier_tail()
+{
+	awk '
+		/-- BEGIN PROG LOAD LOG --/ { n = 0; inlog = 1; next }
+		/-- END PROG LOAD LOG --/ { inlog = 0; next }
+		inlog && !/^processed [0-9]+ insns/ && NF { log_[++n] = $0 }
+		END { for (i = (n > 4 ? n - 3 : 1); i <= n; i++) print "  " log_[i] }
+	' "$1"
+}
+
+# libbpf/bpftool lines from FILE that say what went wrong, at most 3,
+# without bpftool's boilerplate.
+ipxdp_error_tail()
+{
+	grep -v -e '^Warning: bpftool is now running' -e '^If it used to work' \
+		-e '^$' -- "$1" | tail -n 3 | sed 's/^/  /'
+}
