@@ -71,6 +71,27 @@ MUTANTS = [
            "accepts an IPv4 IHL below 5",
            PARSER_TESTS,
            edits=[("parse.h", "iph->version != 4 || iph->ihl < 5)", "iph->version != 4)")]),
+    Mutant("replace-detach-then-attach",
+           "xdp-attach --force detaches the old program, then attaches the new one",
+           ("test_hardening_window.py",), tree="scripts",
+           edits=[("xdp-attach", '\tif [ "$2" = 1 ]; then\n\t\topts=(-force)\n\tfi',
+                   '\tif [ "$2" = 1 ]; then\n\t\tip link set dev "$dev" "$keyword" off\n\tfi')]),
+    Mutant("stats-one-cpu",
+           "xdp-stats reads the first CPU's counters only",
+           ("test_hardening_count.py",), tree="scripts",
+           edits=[("xdp-stats", "[.formatted.values[].value.packets]", "[.formatted.values[0].value.packets]"),
+                  ("xdp-stats", "[.formatted.values[].value.bytes]", "[.formatted.values[0].value.bytes]"),
+                  ("xdp-stats", "[.values[].value[0:8] | le]", "[.values[0].value[0:8] | le]"),
+                  ("xdp-stats", "[.values[].value[8:16] | le]", "[.values[0].value[8:16] | le]")]),
+    Mutant("attach-without-lock",
+           "xdp-attach does not take the per-interface lock",
+           ("test_hardening_concurrency.py",), tree="scripts",
+           edits=[("xdp-attach", '\nipxdp_lock "$dev" "$IPXDP_IFINDEX"\n', "\n: no lock\n")]),
+    Mutant("eval-interface-name",
+           "the interface name goes through the shell once (eval)",
+           ("test_hardening_hostile.py::test_scripts_work_on_hostile_interface_names",), tree="scripts",
+           edits=[("xdp-lib.sh", 'json=$(ip -j link show dev "$dev" 2>/dev/null) ||',
+                   'json=$(eval "ip -j link show dev $dev" 2>/dev/null) ||')]),
     Mutant("verifier-hog",
            "looks behind 100 VLAN tags: correct for 0-2, but a quarter of the verifier's budget",
            ("test_hardening_verifier.py",),
@@ -153,12 +174,12 @@ def main():
     chosen = [m for m in MUTANTS if not args.only or m.name in args.only]
     if args.list or not chosen:
         for m in MUTANTS:
-            print(f"{m.name:<22} {m.what}  [{', '.join(m.tests)}]")
+            print(f"{m.name:<27} {m.what}  [{', '.join(m.tests)}]")
         return 0 if chosen or args.list else 2
     if not args.cflags and any(m.tree == "include" for m in chosen):
         print("mutants: --cflags is needed to build parser mutants (run make mutants)", file=sys.stderr)
         return 2
-    out = pathlib.Path(args.out)
+    out = pathlib.Path(args.out).resolve()  # the tests run from tests/
     start = time.monotonic()
 
     # Baseline: the tests must pass on the real tree.
@@ -191,15 +212,15 @@ def main():
         failed = [f for f, (rc, _) in results.items() if rc == 1]
         odd = {f: rc for f, (rc, _) in results.items() if rc not in (0, 1)}
         if odd:
-            print(f"  ERROR    {m.name:<22} tests did not run: {odd}", flush=True)
+            print(f"  ERROR    {m.name:<27} tests did not run: {odd}", flush=True)
             for f in odd:
-                print(results[f][1][-2000:])
+                print("\n".join(results[f][1].splitlines()[-15:]))
             errors += 1
         elif len(failed) == len(m.tests):
-            print(f"  killed   {m.name:<22} {m.what}; failed: {', '.join(failed)}", flush=True)
+            print(f"  killed   {m.name:<27} {m.what}; failed: {', '.join(failed)}", flush=True)
         else:
             passed = [f for f in m.tests if f not in failed]
-            print(f"  SURVIVED {m.name:<22} {m.what}; passed: {', '.join(passed)}", flush=True)
+            print(f"  SURVIVED {m.name:<27} {m.what}; passed: {', '.join(passed)}", flush=True)
             survived += 1
     print(f"mutants: {len(chosen)} mutants, {len(chosen) - survived - errors} killed, "
           f"{survived} survived, {errors} errors, {time.monotonic() - start:.0f} s")

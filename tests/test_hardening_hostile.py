@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""Scripts under hostile input: interface names, object paths and section
+names that the kernel accepts and a shell would not are data, never code.
+
+The names are real interfaces (veths in a throwaway namespace), real files
+and real ELF sections, on which the scripts must work normally.  Proof that
+nothing is ever executed: the shell words hidden in the names (a, b, x,
+ipxdppwn) are commands on PATH that log any call, the scripts run in an
+empty directory that must stay empty (a>b would create b), and $(id)
+evaluated would change the name and so fail the attach."""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
+import netlab  # noqa: E402
+
+# Names the kernel takes as interface names (1-15 bytes, no '/', ':' or
+# whitespace), each a shell hazard.
+HOSTILE = ["a;b", "$(id)", "`id`", "a'b", 'a"b', "-x", "$(ipxdppwn)", "`ipxdppwn`",
+           "a|b", "a&b", "a>b", "*", "~", "$x", "a\\b", "{a,b}", "!x"]
+# Names the kernel refuses: they can only be unknown interfaces.
+REJECTED = ["a b", "a\nb", "a:b", "a\tb", "x" * 16, "a" * 40]
+MARKERS = ("a", "b", "x", "ipxdppwn")
+SECTIONS = ["a;b", "$(ipxdppwn)", "`ipxdppwn`", "a'b", 'a"b', "-x", "$(id)", "a:b", "a|b", "a>b"]
+OBJ_NAMES = ["a;b.o", "$(ipxdppwn).o", "`ipxdppwn`.o", "a'b.o", 'a"b.o', "-x.o", "$(id).o",
+             "a b.o", "a\nb.o", "a:b.o", "a>b.o", "*.o"]
+
+
+@pytest.fixture
+def trap(tmp_path):
+    """PATH with logging marker commands first, an empty working directory,
+    and a check after the test that neither was touched."""
+    bindir, cwd, log = tmp_path / "bin", tmp_path / "cwd", tmp_path / "executed.log"
+    bindir.mkdir()
+    cwd.mkdir()
+    for name in MARKERS:
+        marker = bindir / name
+        marker.write_text(f"#!/bin/sh\necho \"{name} $*\" >> '{log}'\n")
+        marker.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}")
+    yield env, cwd
+    assert not log.exists(), f"a name was executed: {log.read_text()}"
+    assert list(cwd.iterdir()) == [], f"a name created files: {list(cwd.iterdir())}"
+
+
+def scr(ns, trap, name, *args):
+    env, cwd = trap
+    return netlab.script(ns, name, *args, env=env, cwd=cwd)
+
+
+def dev_args(dev):
+    """How a user passes DEV: "--" first when it looks like an option."""
+    return ["--", dev] if dev.startswith("-") else [dev]
+
+
+def one_line_error(res, code, text):
+    assert res.returncode == code, (res.returncode, res.stdout, res.stderr)
+    assert res.stdout == ""
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and text in lines[0], res.stderr
+
+
+@pytest.mark.parametrize("dev", HOSTILE)
+def test_scripts_work_on_hostile_interface_names(dev, trap, tmp_path):
+    build = netlab.build_dir()
+    with netlab.namespaces("ipxdp-hhost", "ns") as (ns,):
+        netlab.veth(ns, dev, ns, "hpeer")
+        res = scr(ns, trap, "xdp-attach", "--mode", "native", *dev_args(dev), build / "drop-tcp.o")
+        assert res.returncode == 0, res.stderr
+        m = re.fullmatch(r"(.*): drop-tcp attached \(native, prog id (\d+)\)\n", res.stdout, re.S)
+        assert m and m.group(1) == dev, res.stdout
+        first = int(m.group(2))
+        assert netlab.xdp_state(ns, dev) == [("native", first, "xdp_drop_tcp")]
+
+        res = scr(ns, trap, "xdp-attach", "--mode", "native", *dev_args(dev), build / "drop-tcp.o")
+        assert (res.returncode, res.stdout) == (0, f"{dev}: drop-tcp already attached (native, prog id {first})\n")
+
+        res = scr(ns, trap, "xdp-status", "--json", *dev_args(dev))
+        assert res.returncode == 0, res.stderr
+        (entry,) = json.loads(res.stdout)
+        assert (entry["interface"], entry["mode"], entry["id"], entry["name"]) == \
+            (dev, "native", first, "xdp_drop_tcp")
+
+        res = scr(ns, trap, "xdp-attach", "--force", "--mode", "native", *dev_args(dev), build / "count.o")
+        assert res.returncode == 0, res.stderr
+        second = int(re.fullmatch(rf"{re.escape(dev)}: count attached \(native, prog id (\d+)\)\n",
+                                  res.stdout, re.S).group(1))
+        assert netlab.xdp_state(ns, dev) == [("native", second, "xdp_count_proto")]
+
+        # Three UDP frames from the peer; xdp-stats counts them on DEV.
+        udp = (netlab.mac(ns, dev) + netlab.mac(ns, "hpeer") + b"\x08\x00"
+               + bytes.fromhex("4500001c00010000401100000a0000010a000002") + bytes.fromhex("9c4000350008 0000"))
+        (tmp_path / "udp.hex").write_text(udp.hex() + "\n")
+        sender = netlab.Sender(ns, "hpeer", frames_file=tmp_path / "udp.hex", repeat=3)
+        assert sender.wait()["sent"] == 3
+        res = scr(ns, trap, "xdp-stats", "--once", "--json", *dev_args(dev))
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout) == {"interface": dev,
+                                          "protocols": {"udp": {"packets": 3, "bytes": 3 * len(udp)}}}
+
+        res = scr(ns, trap, "xdp-detach", *dev_args(dev))
+        assert (res.returncode, res.stdout) == (0, f"{dev}: xdp_count_proto detached (native, prog id {second})\n"), \
+            res.stderr
+        assert netlab.xdp_state(ns, dev) == []
+        res = scr(ns, trap, "xdp-detach", *dev_args(dev))
+        assert (res.returncode, res.stdout) == (0, f"{dev}: nothing attached\n"), res.stderr
+
+
+@pytest.mark.parametrize("dev", REJECTED, ids=repr)
+def test_names_the_kernel_rejects_are_unknown_interfaces(dev, trap):
+    build = netlab.build_dir()
+    with netlab.namespaces("ipxdp-hrej", "ns") as (ns,):
+        netlab.veth(ns, "v0", ns, "v1")
+        before = netlab.xdp_state(ns, "v0")
+        for argv in (["xdp-attach", "--", dev, build / "drop-tcp.o"],
+                     ["xdp-detach", "--", dev],
+                     ["xdp-status", "--", dev],
+                     ["xdp-stats", "--once", "--json", "--", dev]):
+            one_line_error(scr(ns, trap, *argv), 2, "unknown interface")
+        assert netlab.xdp_state(ns, "v0") == before == []
+
+
+@pytest.fixture
+def hostile_objects(tmp_path):
+    """Copies of drop-tcp.o and port-9090.o under hostile file names, also
+    inside a hostile directory."""
+    objs = tmp_path / "objs"
+    odd_dir = objs / "d;$(ipxdppwn) `b`"
+    odd_dir.mkdir(parents=True)
+    made = []
+    for i, name in enumerate(OBJ_NAMES):
+        prog = ("drop-tcp", "port-9090")[i % 2]
+        shutil.copy(netlab.build_dir() / f"{prog}.o", objs / name)
+        made.append((objs / name, prog))
+    shutil.copy(netlab.build_dir() / "drop-tcp.o", odd_dir / "x.o")
+    made.append((odd_dir / "x.o", "drop-tcp"))
+    return made
+
+
+def test_hostile_object_paths(hostile_objects, trap):
+    with netlab.namespaces("ipxdp-hobj", "ns") as (ns,):
+        netlab.veth(ns, "v0", ns, "v1")
+        ids = []
+        for path, prog in hostile_objects:
+            res = scr(ns, trap, "xdp-attach", "--force", "--mode", "native", "--", "v0", path)
+            assert res.returncode == 0, (path, res.stderr)
+            m = re.fullmatch(r"v0: (\S+) attached \(native, prog id (\d+)\)\n", res.stdout)
+            assert m and m.group(1) == prog, (path, res.stdout)
+            ids.append(int(m.group(2)))
+            assert netlab.xdp_state(ns, "v0")[0][1] == ids[-1]
+        # Missing files with hostile names: one clear line, nothing attached anew.
+        for missing in ("$(ipxdppwn)/x.o", "a;b/x.o", "`b`.o", "-x/y.o"):
+            res = scr(ns, trap, "xdp-attach", "--force", "--", "v0", hostile_objects[0][0].parent / missing)
+            one_line_error(res, 2, "no such file")
+        assert netlab.xdp_state(ns, "v0")[0][1] == ids[-1]
+
+
+@pytest.fixture(scope="module")
+def hostile_sections(tmp_path_factory):
+    """One object with a program in each hostile section; each program has
+    different code (and so a different tag), and all of them pass."""
+    d = tmp_path_factory.mktemp("sections")
+    src = ["#include <linux/bpf.h>", "#include <bpf/bpf_helpers.h>"]
+    for i, sec in enumerate(SECTIONS):
+        c_name = sec.replace("\\", "\\\\").replace('"', '\\"')
+        src.append(f'SEC("{c_name}") int prog_{i}(struct xdp_md *ctx)\n'
+                   f"{{ return ctx->data_end - ctx->data > {100000 + i} ? XDP_DROP : XDP_PASS; }}")
+    src.append('char LICENSE[] SEC("license") = "Dual BSD/GPL";')
+    (d / "hostile.c").write_text("\n".join(src) + "\n")
+    multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-Wall", "-Werror",
+                    "-idirafter", f"/usr/include/{multiarch}", "-c", str(d / "hostile.c"),
+                    "-o", str(d / "hostile.o")], check=True, capture_output=True)
+    return d / "hostile.o"
+
+
+def test_hostile_section_names(hostile_sections, trap):
+    with netlab.namespaces("ipxdp-hsec", "ns") as (ns,):
+        netlab.veth(ns, "v0", ns, "v1")
+        seen = set()
+        for i, sec in enumerate(SECTIONS):
+            res = scr(ns, trap, "xdp-attach", "--force", "--mode", "native", "--", "v0", hostile_sections, sec)
+            assert res.returncode == 0, (sec, res.stderr)
+            m = re.fullmatch(r"v0: (.*) attached \(native, prog id (\d+)\)\n", res.stdout)
+            assert m and m.group(1) == sec, (sec, res.stdout)
+            assert netlab.xdp_state(ns, "v0") == [("native", int(m.group(2)), f"prog_{i}")]
+            seen.add(int(m.group(2)))
+        assert len(seen) == len(SECTIONS)
+        res = scr(ns, trap, "xdp-attach", "--force", "--", "v0", hostile_sections, "$(ipxdppwn)x")
+        one_line_error(res, 2, "no section")
+        for sec in SECTIONS:  # the message lists the sections that are there
+            assert sec in res.stderr
+        assert netlab.xdp_state(ns, "v0")[0][2] == f"prog_{len(SECTIONS) - 1}"
