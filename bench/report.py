@@ -107,7 +107,7 @@ def verdict(micro, live):
         v = live["configs"]["drop-tcp-native"]["over_floor_ns"]["median"]
         targets.append({"target": "live: drop-tcp native over floor", "value": v,
                         "limit": f"<= {LIVE_MAX_OVER_FLOOR} ns", "met": v <= LIVE_MAX_OVER_FLOOR,
-                        "text": f"live +{v:.1f} ns"})
+                        "text": f"live {v:+.1f} ns"})
     if micro:
         worst = None
         chain = None
@@ -120,12 +120,12 @@ def verdict(micro, live):
         targets.append({"target": "micro: drop-tcp over floor, worst class but the chain",
                         "value": worst[0], "class": worst[1], "limit": f"<= {MICRO_MAX_OVER_FLOOR} ns",
                         "met": worst[0] <= MICRO_MAX_OVER_FLOOR,
-                        "text": f"micro worst +{worst[0]:.1f} ns ({worst[1]})"})
+                        "text": f"micro worst {worst[0]:+.1f} ns ({worst[1]})"})
         if chain:
             targets.append({"target": "micro: drop-tcp over floor, extension-header chain",
                             "value": chain[0], "limit": f"<= {MICRO_MAX_CHAIN} ns",
                             "met": chain[0] <= MICRO_MAX_CHAIN,
-                            "text": f"chain +{chain[0]:.1f} ns"})
+                            "text": f"chain {chain[0]:+.1f} ns"})
     if live:
         v = live["ratios"]["drop-tcp-native/nft-ingress"]["median"]
         targets.append({"target": "live: drop-tcp native / nftables ingress, frames per second",
