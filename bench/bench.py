@@ -32,6 +32,7 @@ while it runs and put back afterwards.
 """
 
 import argparse
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -89,7 +90,7 @@ def parse_args(argv):
     args.live_rounds = args.live_rounds or (3 if quick else 21)
     args.call_ms = 1 if quick else 10        # one per-packet call
     args.run_s = 0.02 if quick else 0.15     # one live run
-    args.quiet_wait = 2 if quick else 60     # seconds to wait for a quiet machine
+    args.quiet_wait = 2 if quick else 30     # seconds to wait for a quiet machine
     allowed = os.sched_getaffinity(0)
     if args.cpu is None:
         args.cpu = max(allowed)
@@ -120,6 +121,10 @@ class Children:
         theirs.close()
         self.procs.append(p)
         return mine
+
+    def start_pinned(self, cpu):
+        """A start() for workers whose second argument is the CPU."""
+        return lambda fn, ns, *args: self.start(fn, ns, cpu, *args)
 
     def stop(self):
         """Wait briefly for workers that are done; stop the others."""
@@ -169,7 +174,7 @@ def bench_micro(args, children, tx, packets):
     objects = {p: (os.path.join(ROOT, path), sec) for p, (path, sec) in OBJECTS.items()}
     import micro
     conn = children.start(micro.worker, tx, args.cpu, objects, HOLD_DEVS, frames,
-                          args.rounds, args.call_ms, 0 if args.quick else 3)
+                          args.rounds, args.call_ms, 0 if args.quick else 2)
     try:
         raw = conn.recv()
     except EOFError:
@@ -192,7 +197,7 @@ def bench_live(args, children, nss):
         rounds, busy = [], []
         for rnd in range(args.live_rounds):
             if not args.quick:
-                netns.wait_quiet(3, sample=0.1, exclude={args.cpu})
+                netns.wait_quiet(2, sample=0.1, exclude={args.cpu})
             a = netns.cpu_times()
             rounds.append(lv.round(rnd))
             busy.append(netns.busy_between(a, netns.cpu_times(), exclude={args.cpu}))
@@ -217,9 +222,7 @@ def main(argv=None):
     if missing:
         log(f"{missing[0]} is not built: run make all bench-objs (or make bench)")
         return 1
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         log("missing python3-matplotlib (for the plot): run make deps")
         return 1
 
@@ -231,8 +234,6 @@ def main(argv=None):
 
     nss = Namespaces()
     children = Children()
-    children.start_pinned = lambda cpu: (
-        lambda fn, ns, *a: children.start(fn, ns, cpu, *a))
     stats = netns.Sysctl("kernel.bpf_stats_enabled", 0)
     started = time.monotonic()
     rc = 0
@@ -253,7 +254,7 @@ def main(argv=None):
         lv = bench_live(args, children, nss)
         if stats.read() != "0":
             log("warning: kernel.bpf_stats_enabled was turned on during the run: figures are slow")
-    except BenchError as e:
+    except (BenchError, OSError) as e:
         log(str(e))
         rc = 1
     except Interrupted as e:

@@ -50,9 +50,7 @@ def worker(conn, ns, cpu, objects, hold_devs, frames, rounds, call_ms, quiet_wai
         # Calibrate: the repeat count that makes a floor call last call_ms.
         probe = runs["floor", frames[0][0]]
         probe.set_repeat(20000)
-        for _ in range(3):
-            _, t = probe.call()
-        per = t / probe.repeat
+        per = min(probe.call()[1] for _ in range(5)) / probe.repeat  # min: not preempted
         repeat = max(1000, int(call_ms * 1e6 / per))
         for r in runs.values():
             r.set_repeat(repeat)

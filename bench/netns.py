@@ -142,7 +142,11 @@ def wait_quiet(max_wait, threshold=0.15, sample=0.5, log=None, exclude=()):
         a = cpu_times()
         time.sleep(sample)
         busy = busy_between(a, cpu_times(), exclude)
-        if busy <= threshold or time.monotonic() >= deadline:
+        if busy <= threshold:
+            return busy
+        if time.monotonic() >= deadline:
+            if log:
+                log(f"the machine is still busy (CPUs {busy:.0%} busy): figures may be noisy")
             return busy
         if log and not said:
             log(f"waiting for a quiet machine (CPUs {busy:.0%} busy)...")

@@ -29,6 +29,5 @@ $(BENCH_BUILD):
 
 -include $(BENCH_OBJS:.o=.d)
 
-bench: check-root
-	$(Q)$(MAKE) --no-print-directory all bench-objs
+bench: check-root all bench-objs
 	$(Q)$(PYTHON) bench/bench.py $(BENCH_ARGS)
