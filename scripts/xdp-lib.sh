@@ -167,8 +167,11 @@ ipxdp_check_dev()
 # The driver's name, for messages.
 ipxdp_driver()
 {
-	local drv
-	drv=$(ethtool -i "$1" 2>/dev/null | awk '$1 == "driver:" { print $2 }') || true
+	local drv=
+	case $1 in
+	-*) ;; # ethtool would take it for an option
+	*) drv=$(ethtool -i "$1" 2>/dev/null | awk '$1 == "driver:" { print $2 }') || true ;;
+	esac
 	if [ -z "$drv" ]; then
 		drv=$(ip -j -d link show dev "$1" 2>/dev/null |
 			jq -r '.[0].linkinfo.info_kind // empty' 2>/dev/null) || true
