@@ -150,7 +150,7 @@ def start_holder(ns, tmp_path, delay, *args):
 
 
 def test_second_caller_waits_then_applies_the_rules(v0, tmp_path):
-    holder = start_holder(v0, tmp_path, 2, "v0", obj("drop-tcp"))
+    holder = start_holder(v0, tmp_path, 3, "v0", obj("drop-tcp"))
     t0 = time.monotonic()
     rc, out, err = finish(start(v0, "xdp-attach", "v0", obj("port-9090")))
     waited = time.monotonic() - t0
@@ -159,7 +159,7 @@ def test_second_caller_waits_then_applies_the_rules(v0, tmp_path):
     _, verb, mode, pid = parsed(hout)
     assert (verb, mode) == ("attached", "native")
     # It waited for the holder (not "busy": under 5 s), then saw its program.
-    assert 1.0 < waited < 5.0, waited
+    assert 0.5 < waited < 5.0, waited
     assert rc == 4 and out == "", (rc, out, err)
     assert f"another program, xdp_drop_tcp (prog id {pid}," in err
     assert netlab.xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp")]
@@ -176,7 +176,7 @@ def test_detach_waits_for_attach(v0, tmp_path):
 
 
 def test_busy_only_after_five_seconds(v0, tmp_path):
-    holder = start_holder(v0, tmp_path, 8, "v0", obj("drop-tcp"))
+    holder = start_holder(v0, tmp_path, 10, "v0", obj("drop-tcp"))
     t0 = time.monotonic()
     rc, out, err = finish(start(v0, "xdp-attach", "--force", "v0", obj("port-9090")))
     waited = time.monotonic() - t0
@@ -184,7 +184,7 @@ def test_busy_only_after_five_seconds(v0, tmp_path):
     hrc, hout, herr = finish(holder)
     assert rc == 5 and out == "", (rc, out, err)
     assert err == "xdp-attach: v0: busy: another xdp-attach or xdp-detach has held it for 5 s\n"
-    assert 4.9 < waited < 7.0, waited
+    assert 4.9 < waited < 8.5, waited
     assert hrc == 0, herr
     _, _, _, pid = parsed(hout)
     assert netlab.xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp")]
