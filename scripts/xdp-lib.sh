@@ -237,6 +237,7 @@ ipxdp_lock()
 	[ -d "$IPXDP_RUNDIR" ] || mkdir -m 0700 -- "$IPXDP_RUNDIR" 2>/dev/null ||
 		[ -d "$IPXDP_RUNDIR" ] ||
 		die "$EX_DEPS" "cannot create $IPXDP_RUNDIR"
+	[ -w "$IPXDP_RUNDIR" ] || die "$EX_DEPS" "cannot write lock files in $IPXDP_RUNDIR"
 	file=$IPXDP_RUNDIR/$ns.$ifindex.lock
 	deadline=$((SECONDS + 5))
 	while :; do
