@@ -203,7 +203,7 @@ def bench_live(args, children, nss):
             busy.append(netns.busy_between(a, netns.cpu_times(), exclude={args.cpu}))
     finally:
         lv.close()
-    return report.live_figures(rounds, frames, busy)
+    return report.live_figures(rounds, frames, busy, lv.retried)
 
 
 def tx_port():

@@ -45,6 +45,7 @@ def micro_figures(raw, classes, scaling, programs):
     out = {"repeat": raw["repeat"], "rounds": len(next(iter(floor.values()))),
            "programs": {p: {"xlated_insns": i, "jited_bytes": j} for p, (i, j) in raw["sizes"].items()},
            "busy_other_cpus": [round(b, 3) for b in raw["busy"]],
+           "preempted_calls_rerun": raw["retried"],
            "classes": {}, "scaling": {}}
     for f in classes:
         row = {"label": f.label, "floor": {"ns": summary(floor[f.name])}}
@@ -62,7 +63,7 @@ def micro_figures(raw, classes, scaling, programs):
 
 # --- the live bench --------------------------------------------------------
 
-def live_figures(rounds, frames, busy):
+def live_figures(rounds, frames, busy, retried):
     """rounds: [{config: (ns of the floor run next to it, its ns)}], ns
     per frame, one dict per round."""
     names = [n for n, _, _ in CONFIGS]
@@ -94,6 +95,7 @@ def live_figures(rounds, frames, busy):
             continue
         out["ratios"][f"drop-tcp-native/{n}"] = summary(paired(other, mine, lambda o, m: o / m), 3)
     out["busy_other_cpus"] = [round(b, 3) for b in busy]
+    out["preempted_runs_rerun"] = retried
     out["raw_ns_per_frame"] = [{n: [round(v, 2) for v in pair] for n, pair in r.items()} for r in rounds]
     return out
 

@@ -11,6 +11,8 @@
   already in the dispatcher is only reference-counted, so the call costs
   what the loop costs.  The link goes away with the process that holds it.
 - setns(): enter a named network namespace (this thread only).
+- pin(), preemptions(): keep other tasks from interrupting a timed call,
+  and tell when one did anyway (the caller runs that call again).
 """
 
 import ctypes
@@ -51,6 +53,24 @@ def _err(ret, what):
     return OSError(err, f"{what}: {os.strerror(err)}")
 
 
+def pin(cpu):
+    """Run the calling thread on @cpu only, at the lowest real-time
+    priority: no ordinary task preempts a timed call.  (The kernel keeps 5%
+    of every second for ordinary tasks, and the worker sleeps between
+    calls.)"""
+    os.sched_setaffinity(0, {cpu})
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+
+
+def preemptions():
+    """How often the calling thread has been preempted so far."""
+    with open("/proc/thread-self/status") as f:
+        for line in f:
+            if line.startswith("nonvoluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    return 0
+
+
 def setns(name):
     """Move the calling thread into network namespace @name."""
     fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
@@ -81,8 +101,8 @@ def prog_size(prog_fd):
 
 
 class TimedRun:
-    """One program, one frame, prepared once; call() runs it @repeat times
-    and returns (retval, elapsed ns as seen from userspace)."""
+    """One program, one frame, prepared once; call() runs it @repeat times,
+    timed from userspace."""
 
     def __init__(self, prog_fd, frame, repeat, live_ifindex=0, batch_size=0):
         self.prog_fd = prog_fd
@@ -111,12 +131,16 @@ class TimedRun:
         self.opts.repeat = self.repeat
 
     def call(self):
+        """Returns (retval, elapsed ns, times the thread was preempted
+        during the call)."""
         opts = ctypes.byref(self.opts)
         if self.opts.data_out:
             self.opts.data_size_out = len(self.frame) + 256
+        p0 = preemptions()
         t0 = time.perf_counter_ns()
         ret = _libbpf.bpf_prog_test_run_opts(self.prog_fd, opts)
         t1 = time.perf_counter_ns()
+        p1 = preemptions()
         if ret < 0:
             raise _err(ret, "BPF_PROG_TEST_RUN")
-        return self.opts.retval, t1 - t0
+        return self.opts.retval, t1 - t0, p1 - p0
