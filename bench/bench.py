@@ -90,7 +90,7 @@ def parse_args(argv):
     args.live_rounds = args.live_rounds or (3 if quick else 21)
     args.call_ms = 1 if quick else 10        # one per-packet call
     args.run_s = 0.02 if quick else 0.15     # one live run
-    args.quiet_wait = 2 if quick else 30     # seconds to wait for a quiet machine
+    args.quiet_wait = 2 if quick else 20     # seconds to wait for a quiet machine
     allowed = os.sched_getaffinity(0)
     if args.cpu is None:
         args.cpu = max(allowed)
@@ -174,7 +174,7 @@ def bench_micro(args, children, tx, packets):
     objects = {p: (os.path.join(ROOT, path), sec) for p, (path, sec) in OBJECTS.items()}
     import micro
     conn = children.start(micro.worker, tx, args.cpu, objects, HOLD_DEVS, frames,
-                          args.rounds, args.call_ms, 0 if args.quick else 2)
+                          args.rounds, args.call_ms, 0 if args.quick else 1)
     try:
         raw = conn.recv()
     except EOFError:
@@ -197,7 +197,7 @@ def bench_live(args, children, nss):
         rounds, busy = [], []
         for rnd in range(args.live_rounds):
             if not args.quick:
-                netns.wait_quiet(2, sample=0.1, exclude={args.cpu})
+                netns.wait_quiet(1, sample=0.1, exclude={args.cpu})
             a = netns.cpu_times()
             rounds.append(lv.round(rnd))
             busy.append(netns.busy_between(a, netns.cpu_times(), exclude={args.cpu}))
