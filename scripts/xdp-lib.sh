@@ -156,7 +156,7 @@ ipxdp_check_dev()
 	local dev=$1 json
 
 	ipxdp_valid_ifname "$dev" ||
-		die "$EX_INPUT" "invalid interface name $(ipxdp_q "$dev") (1-15 characters, no '/', ':' or spaces)"
+		die "$EX_INPUT" "$(ipxdp_q "$dev"): unknown interface (not a valid interface name: 1-15 bytes, no '/', ':' or whitespace)"
 	json=$(ip -j link show dev "$dev" 2>/dev/null) ||
 		die "$EX_INPUT" "$(ipxdp_q "$dev"): unknown interface (not in this network namespace)"
 	IPXDP_IFINDEX=$(jq -r '.[0].ifindex' <<<"$json")

@@ -160,7 +160,8 @@ def test_unknown_interface(ns, tmp_path):
 ])
 def test_invalid_interface_name(ns, tmp_path, name, shown):
     refused(ns, tmp_path, [script("xdp-attach"), name, "drop-tcp"], 2,
-            f"invalid interface name {shown} (1-15 characters, no '/', ':' or spaces)")
+            f"{shown}: unknown interface (not a valid interface name: 1-15 bytes, no '/', ':' "
+            f"or whitespace)")
 
 
 def test_missing_object_file(ns, tmp_path):
