@@ -23,7 +23,7 @@ options:
   --cpu N           the CPU to run the programs and the generator on
                     (default: the last one this process may use)
   --rounds N        rounds of the per-packet bench (default 21, quick 3)
-  --live-rounds N   rounds of the live bench (default 21, quick 3)
+  --live-rounds N   rounds of the live bench (default 31, quick 3)
   -h, --help        show this help
 
 It creates network namespaces named ipxdp-bench-<pid>-* and removes them
@@ -87,9 +87,9 @@ def parse_args(argv):
         sys.exit(0)
     quick = args.quick
     args.rounds = args.rounds or (3 if quick else 21)
-    args.live_rounds = args.live_rounds or (3 if quick else 21)
+    args.live_rounds = args.live_rounds or (3 if quick else 31)
     args.call_ms = 1 if quick else 10        # one per-packet call
-    args.run_s = 0.02 if quick else 0.15     # one live run
+    args.run_s = 0.02 if quick else 0.1      # one live run
     args.quiet_wait = 2 if quick else 20     # seconds to wait for a quiet machine
     allowed = os.sched_getaffinity(0)
     if args.cpu is None:

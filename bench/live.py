@@ -37,6 +37,7 @@ from netns import BenchError, run
 PORT = 5201
 BATCH = 64  # frames per batch: the veth ring holds 256
 RETRIES = 5
+WARM = 1000  # untimed frames before each timed run
 
 # name, label, how it drops (what the counters must show)
 CONFIGS = [
@@ -117,7 +118,8 @@ def _check(name, kind, before, after, sent):
 def worker(conn, ns, cpu, gen_path, hold_dev):
     """Child process: the generator, pinned at real-time priority (see
     timedrun.pin), in the sender namespace.
-    Messages: ("prep", key, dev, frame), ("run", key, frames), ("quit",)."""
+    Messages: ("prep", key, dev, frame), ("runs", [(key, frames, warm)]),
+    ("quit",)."""
     try:
         timedrun.setns(ns)
         timedrun.pin(cpu)
@@ -138,10 +140,15 @@ def worker(conn, ns, cpu, gen_path, hold_dev):
                 runs[key] = timedrun.TimedRun(fd, frame, 1, live_ifindex=socket.if_nametoindex(dev),
                                               batch_size=BATCH)
                 conn.send(("ok",))
-            elif msg[0] == "run":
-                _, key, frames = msg
-                runs[key].set_repeat(frames)
-                conn.send(("ok",) + runs[key].call())
+            elif msg[0] == "runs":
+                out = []
+                for key, frames, warm in msg[1]:
+                    if warm:
+                        runs[key].set_repeat(warm)
+                        runs[key].call()
+                    runs[key].set_repeat(frames)
+                    out.append(runs[key].call())
+                conn.send(("ok", out))
         os.close(link)
     except (OSError, BenchError) as e:
         conn.send(("error", str(e)))
@@ -186,60 +193,57 @@ class Live:
             raise BenchError(f"generator: {reply[1]}")
         return reply[1:]
 
-    def run_one(self, name, frames, warm=0):
-        """Run @name with @frames timed frames (after @warm untimed ones),
-        check the counters, return ns per frame."""
-        rns = self.rx[name][0]
-        kind = {n: k for n, _, k in CONFIGS}[name]
-        before = counters(rns, "rx")
-        sent = 0
-        if warm:
-            self._call("run", name, warm)
-            sent += warm
-        for _ in range(RETRIES):  # a preempted run is run again
-            retval, ns, preempted = self._call("run", name, frames)
-            sent += frames
-            if retval != 0:
-                raise BenchError(f"generator run for {name} returned {retval}")
-            if not preempted:
+    def run_set(self, items):
+        """Run [(config, frames)] back to back, each after a short warm-up,
+        check every receiver's counters, and return ns per frame for each.
+        If the generator was preempted during any of them, the whole set
+        is run again (up to RETRIES times)."""
+        kinds = {n: k for n, _, k in CONFIGS}
+        names = list(dict.fromkeys(n for n, _ in items))
+        before = {n: counters(self.rx[n][0], "rx") for n in names}
+        sent = dict.fromkeys(names, 0)
+        for _ in range(RETRIES):
+            results = self._call("runs", [(n, f, WARM) for n, f in items])[0]
+            for (n, f), (retval, _, _) in zip(items, results):
+                sent[n] += f + WARM
+                if retval != 0:
+                    raise BenchError(f"generator run for {n} returned {retval}")
+            if not any(pre for _, _, pre in results):
                 break
             self.retried += 1
-        after = counters(rns, "rx")
-        # NAPI may still be finishing the last batch: give it a moment.
-        for _ in range(50):
-            if after["frames"] - before["frames"] >= sent:
-                break
-            time.sleep(0.01)
+        for n in names:
+            rns = self.rx[n][0]
             after = counters(rns, "rx")
-        _check(name, kind, before, after, sent)
-        return ns / frames
+            # NAPI may still be finishing the last batch: give it a moment.
+            for _ in range(50):
+                if after["frames"] - before[n]["frames"] >= sent[n]:
+                    break
+                time.sleep(0.01)
+                after = counters(rns, "rx")
+            _check(n, kinds[n], before[n], after, sent[n])
+        return [ns / f for (_, f), (_, ns, _) in zip(items, results)]
 
     def calibrate(self, run_s, probe):
         """Frames per timed run for each configuration: about @run_s seconds."""
         for name in self.rx:
-            per = min(self.run_one(name, probe, warm=probe if i == 0 else 0) for i in range(3))
+            per = min(self.run_set([(name, probe)] * 3))
             self.frames[name] = max(10000, int(run_s * 1e9 / per) // 1000 * 1000)
         return dict(self.frames)
 
-    def _run(self, name):
-        n = self.frames[name]
-        return self.run_one(name, n, warm=max(2000, n // 10))
-
     def round(self, rnd):
         """One round: every configuration once, in an order rotated by
-        @rnd, each right next to a run of the floor (before it in even
+        @rnd, each back to back with a run of the floor (before it in even
         rounds, after it in odd ones).  Returns {config: (floor ns, ns)}
         per frame."""
         names = [n for n in self.rx if n != "floor"]
         k = rnd % len(names)
         out = {}
         for name in names[k:] + names[:k]:
-            if rnd % 2 == 0:
-                floor = self._run("floor")
-                out[name] = (floor, self._run(name))
-            else:
-                mine = self._run(name)
-                out[name] = (self._run("floor"), mine)
+            pair = [("floor", self.frames["floor"]), (name, self.frames[name])]
+            if rnd % 2:
+                pair.reverse()
+            ns = dict(zip((n for n, _ in pair), self.run_set(pair)))
+            out[name] = (ns["floor"], ns[name])
         return out
 
     def close(self):
