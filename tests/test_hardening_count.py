@@ -39,7 +39,7 @@ def test_counts_from_two_cpus_add_up_exactly(mode, tmp_path):
         assert res.returncode == 0, res.stderr
         assert netlab.percpu_counters(rx, "rcv") == {}, "frames counted before any was sent"
 
-        start = time.monotonic() + 1.0  # both senders are up by then
+        start = time.monotonic() + 2.0  # both senders are up by then, even on a busy machine
         procs += [netlab.Sender(tx, "snd", cpu=cpu, frames_file=tmp_path / "frames.hex",
                                 repeat=REPEAT, start_at=start) for cpu in (0, 1)]
         reports = [p.wait() for p in procs]
