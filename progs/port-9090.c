@@ -39,7 +39,7 @@ static __always_inline void set_mac(__u8 *mac, __u8 a, __u8 b, __u8 c,
 SEC("port-9090")
 int xdp_bounce_port(struct xdp_md *ctx)
 {
-	struct ethhdr *eth = (void *)(long)ctx->data;
+	struct eth_hdr *eth = (void *)(long)ctx->data;
 	struct tcphdr *tcp;
 	struct cursor c;
 	struct ip_info ip;
@@ -59,13 +59,13 @@ int xdp_bounce_port(struct xdp_md *ctx)
 	/* TCP from here on: bounce it or drop it. */
 	if (!ip.has_l4)
 		return XDP_DROP; /* non-first fragment: no port to read */
-	tcp = cursor_pull(&c, sizeof(*tcp));
-	if (!tcp || tcp->dest != bpf_htons(TX_PORT))
+	tcp = c.pos;
+	if (!cursor_advance(&c, sizeof(*tcp)) || tcp->dest != bpf_htons(TX_PORT))
 		return XDP_DROP;
 
-	/* parse_packet() pulled the Ethernet header, so the verifier
+	/* parse_packet() checked the Ethernet header, so the verifier
 	 * knows it is there; writing it needs no second check. */
-	set_mac(eth->h_dest, TX_MAC);
+	set_mac(eth->dest, TX_MAC);
 	return XDP_TX;
 }
 
