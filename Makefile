@@ -20,7 +20,8 @@ BUILD    := build
 FIXTURES := $(BUILD)/fixtures
 PROGS    := drop-tcp count port-9090
 OBJS     := $(PROGS:%=$(BUILD)/%.o)
-FIXTURE_OBJS := $(patsubst tests/fixtures/%.c,$(FIXTURES)/%.o,$(wildcard tests/fixtures/*.c))
+FIXTURE_OBJS := $(patsubst tests/fixtures/%.c,$(FIXTURES)/%.o,$(wildcard tests/fixtures/*.c)) \
+	$(FIXTURES)/count-nobtf.o
 
 # <asm/types.h> lives in the multiarch include directory on Debian; the BPF
 # target does not search it by itself.
@@ -54,6 +55,12 @@ $(BUILD)/%.o: progs/%.c Makefile | $(BUILD)
 $(FIXTURES)/%.o: tests/fixtures/%.c Makefile | $(FIXTURES)
 	@echo "  CLANG   $@"
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+
+# count built without -g: no BTF, so iproute2 cannot create its map (a test
+# checks the error the troubleshooting guide quotes).
+$(FIXTURES)/count-nobtf.o: progs/count.c Makefile | $(FIXTURES)
+	@echo "  CLANG   $@"
+	$(Q)$(CLANG) $(filter-out -g,$(BPF_CFLAGS)) -MMD -MP -c $< -o $@
 
 # port-9090's port and MAC: validated here, recorded in a stamp file that
 # changes (and so rebuilds the object) only when the values do.

@@ -233,32 +233,10 @@ def test_xdp_loader_loads_single_program(ns, obj, mode, reference_tags):
 # What goes wrong, as docs/troubleshooting.md quotes it ----------------------
 
 @pytest.fixture(scope="module")
-def broken_objects(tmp_path_factory):
-    """Objects that fail to load, each for one reason the docs explain."""
-    d = tmp_path_factory.mktemp("broken")
-    multiarch = run(["gcc", "-print-multiarch"]).stdout.strip()
-    cflags = ["-O2", "-target", "bpf", "-I", str(ROOT / "include"),
-              "-idirafter", f"/usr/include/{multiarch}"]
-    (d / "legacy.c").write_text(
-        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
-        "struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, flags; };\n"
-        "struct bpf_map_def SEC(\"maps\") hits = { .type = BPF_MAP_TYPE_ARRAY,\n"
-        "  .key_size = 4, .value_size = 8, .max_entries = 1 };\n"
-        "SEC(\"xdp\") int xdp_legacy(struct xdp_md *ctx)\n"
-        "{ __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&hits, &k);\n"
-        "  if (v) (*v)++; return XDP_PASS; }\n"
-        "char LICENSE[] SEC(\"license\") = \"GPL\";\n")
-    (d / "unchecked.c").write_text(
-        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
-        "SEC(\"xdp\") int xdp_unchecked(struct xdp_md *ctx)\n"
-        "{ unsigned char *data = (void *)(long)ctx->data;\n"
-        "  return data[12] == 0x08 ? XDP_PASS : XDP_DROP; }\n"
-        "char LICENSE[] SEC(\"license\") = \"GPL\";\n")
-    run(["clang", *cflags, "-g", "-c", str(d / "legacy.c"), "-o", str(d / "legacy.o")])
-    run(["clang", *cflags, "-g", "-c", str(d / "unchecked.c"), "-o", str(d / "unchecked.o")])
-    # count without -g: its map is a BTF map, so no BTF means no map.
-    run(["clang", *cflags, "-c", str(ROOT / "progs" / "count.c"), "-o", str(d / "nobtf.o")])
-    return d
+def broken_objects():
+    """Objects that fail to load, each for one reason the docs explain
+    (tests/fixtures/, built by make into build/fixtures/)."""
+    return BUILD / "fixtures"
 
 
 def ip_fails(ns, *args):
@@ -270,13 +248,13 @@ def ip_fails(ns, *args):
 
 def test_legacy_map_definitions_are_refused(ns, broken_objects):
     err = ip_fails(ns, "link", "set", "dev", "va", "xdp", "obj",
-                   str(broken_objects / "legacy.o"), "sec", "xdp")
+                   str(broken_objects / "legacy-maps.o"), "sec", "xdp")
     assert "legacy map definitions in 'maps' section are not supported by libbpf v1.0+" in err
 
 
 def test_missing_btf_is_refused(ns, broken_objects):
     err = ip_fails(ns, "link", "set", "dev", "va", "xdp", "obj",
-                   str(broken_objects / "nobtf.o"), "sec", "count")
+                   str(broken_objects / "count-nobtf.o"), "sec", "count")
     assert "libbpf: BTF is required, but is missing or corrupted." in err
 
 
@@ -291,7 +269,7 @@ def test_section_names(ns):
 
 def test_verifier_rejection_shows_the_log(ns, broken_objects):
     err = ip_fails(ns, "link", "set", "dev", "va", "xdp", "obj",
-                   str(broken_objects / "unchecked.o"), "sec", "xdp")
+                   str(broken_objects / "unchecked.o"), "sec", "unchecked")
     assert "invalid access to packet" in err
     assert "-- END PROG LOAD LOG --" in err
     assert "libbpf: prog 'xdp_unchecked': failed to load: -13" in err

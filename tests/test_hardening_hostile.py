@@ -164,22 +164,16 @@ def test_hostile_object_paths(hostile_objects, trap):
 
 
 @pytest.fixture(scope="module")
-def hostile_sections(tmp_path_factory):
-    """One object with a program in each hostile section; each program has
-    different code (and so a different tag), and all of them pass."""
-    d = tmp_path_factory.mktemp("sections")
-    src = ["#include <linux/bpf.h>", "#include <bpf/bpf_helpers.h>"]
-    for i, sec in enumerate(SECTIONS):
-        c_name = sec.replace("\\", "\\\\").replace('"', '\\"')
-        src.append(f'SEC("{c_name}") int prog_{i}(struct xdp_md *ctx)\n'
-                   f"{{ return ctx->data_end - ctx->data > {100000 + i} ? XDP_DROP : XDP_PASS; }}")
-    src.append('char LICENSE[] SEC("license") = "Dual BSD/GPL";')
-    (d / "hostile.c").write_text("\n".join(src) + "\n")
-    multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
-    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-Wall", "-Werror",
-                    "-idirafter", f"/usr/include/{multiarch}", "-c", str(d / "hostile.c"),
-                    "-o", str(d / "hostile.o")], check=True, capture_output=True)
-    return d / "hostile.o"
+def hostile_sections():
+    """One object with a program prog_<i> in each hostile section
+    (tests/fixtures/hostile-sections.c); each has different code (and so a
+    different tag), and all of them pass."""
+    obj = netlab.build_dir() / "fixtures" / "hostile-sections.o"
+    out = subprocess.run(["llvm-objdump", "-h", str(obj)], capture_output=True, text=True, check=True)
+    rows = [line.split() for line in out.stdout.splitlines()]
+    programs = [r[1] for r in rows if len(r) == 5 and r[4] == "TEXT" and int(r[2], 16)]
+    assert programs == SECTIONS, "tests/fixtures/hostile-sections.c and SECTIONS differ"
+    return obj
 
 
 def test_hostile_section_names(hostile_sections, trap):
