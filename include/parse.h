@@ -83,8 +83,9 @@ struct ip_info {
 
 /*
  * The Ethernet header.  <linux/if_ether.h> declares struct ethhdr packed,
- * which makes clang read h_proto one byte at a time; XDP frames start
- * 2-byte aligned, so this unpacked twin lets it use one 16-bit load.
+ * which makes clang read h_proto one byte at a time.  This unpacked twin
+ * lets it use one 16-bit load: EtherTypes sit at even offsets, which is
+ * all the verifier asks for on CPUs that need aligned loads.
  */
 struct eth_hdr {
 	__u8 dest[ETH_ALEN];
