@@ -25,8 +25,21 @@ visible, so bpftool works as it does outside.
 Everything is removed on exit, also when the body raised: the processes
 started with popen() (their whole process group), then both namespaces
 (which takes the veth pair and any XDP program on it along).
+
+For other layouts, the parts are there on their own:
+
+    with namespaces("ipxdp-x", "tx", "rx", ipv6=False) as (tx, rx):
+        tx.add_veth("snd", "rcv", peer=rx)
+
+creates "<prefix>-<pid>-<n>-tx" and "-rx" (deleted on exit like VethPair's)
+and a veth pair between them, both ends up and without addresses.
+`add_veth` without `peer` puts both ends in the one namespace, and takes
+any name the kernel takes ("a;b", "$(id)", "-x"): names are arguments,
+never shell words.  With ipv6=False IPv6 is off altogether, so the links
+carry no packet at all that a test did not send, not even MLD.
 """
 
+import contextlib
 import itertools
 import json
 import os
@@ -41,6 +54,13 @@ _counter = itertools.count()
 def unique_name(prefix):
     """A namespace name no other test run uses: prefix, pid, counter."""
     return f"{prefix}-{os.getpid()}-{next(_counter)}"
+
+
+class CommandFailed(subprocess.CalledProcessError):
+    """A CalledProcessError that also says what the command wrote on stderr."""
+
+    def __str__(self):
+        return f"{super().__str__()} {(self.stderr or '').strip()}"
 
 
 class Namespace:
@@ -63,7 +83,10 @@ class Namespace:
         """Run @args inside; returns a CompletedProcess with text output."""
         kwargs.setdefault("capture_output", True)
         kwargs.setdefault("text", True)
-        return subprocess.run(self.command(args), check=check, timeout=timeout, **kwargs)
+        res = subprocess.run(self.command(args), timeout=timeout, **kwargs)
+        if check and res.returncode != 0:
+            raise CommandFailed(res.returncode, res.args, res.stdout, res.stderr)
+        return res
 
     def popen(self, args, **kwargs):
         """Start @args inside, in its own process group; killed on exit."""
@@ -78,13 +101,40 @@ class Namespace:
         return self.run(["ip", *args], check=True).stdout
 
     def link(self, dev=None):
-        """`ip -j -d link show dev DEV` as a dict (DEV: this side's veth)."""
-        return json.loads(self.ip("-j", "-d", "link", "show", "dev", dev or self.dev))[0]
+        """`ip -j -d -s link show dev DEV` as a dict (DEV: this side's veth)."""
+        return json.loads(self.ip("-j", "-d", "-s", "link", "show", "dev", dev or self.dev))[0]
 
     def sysctl(self, **settings):
         """Set sysctls inside, e.g. sysctl(**{"net.ipv4.ip_forward": 1})."""
         self.run(["sysctl", "-q", "-w", *(f"{k}={v}" for k, v in settings.items())],
                  check=True)
+
+    def create(self, ipv6=True):
+        """Adds the namespace, with its loopback up and IPv6 quiet
+        (QUIET_IPV6) or, with ipv6=False, off (NO_IPV6)."""
+        subprocess.run(["ip", "netns", "add", self.name], check=True,
+                       capture_output=True, text=True)
+        self.sysctl(**(QUIET_IPV6 if ipv6 else NO_IPV6))
+        self.ip("link", "set", "dev", "lo", "up")
+
+    def delete(self):
+        """Kills what popen() started, then deletes the namespace (if it
+        was made) with everything in it."""
+        self.stop_processes()
+        if os.path.exists(self.path):
+            subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+    def add_veth(self, dev, peer_dev, peer=None):
+        """A veth pair, DEV here and PEER_DEV in namespace PEER (by default
+        here too), both up; returns once both have carrier."""
+        peer = peer or self
+        self.ip("link", "add", "name", dev, "type", "veth",
+                "peer", "name", peer_dev, "netns", peer.name)
+        ends = ((self, dev), (peer, peer_dev))
+        for ns, name in ends:
+            ns.ip("link", "set", "dev", name, "up")
+        if not wait_for(lambda: all("LOWER_UP" in ns.link(name)["flags"] for ns, name in ends)):
+            raise RuntimeError(f"veth pair {dev!r}/{peer_dev!r} did not come up")
 
     def stop_processes(self):
         for proc in self._procs:
@@ -109,6 +159,8 @@ QUIET_IPV6 = {
     for key, value in (("accept_dad", 0), ("dad_transmits", 0),
                        ("router_solicitations", 0), ("accept_ra", 0))
 }
+# No IPv6 at all: no addresses, no DAD, no MLD reports.
+NO_IPV6 = {f"net.ipv6.conf.{scope}.disable_ipv6": 1 for scope in ("all", "default")}
 
 
 class VethPair:
@@ -143,37 +195,37 @@ class VethPair:
 
     def _create(self):
         for ns in self.sides:
-            subprocess.run(["ip", "netns", "add", ns.name], check=True,
-                           capture_output=True, text=True)
-            ns.sysctl(**QUIET_IPV6)
-            ns.ip("link", "set", "dev", "lo", "up")
-        self.client.ip("link", "add", self.client.dev, "type", "veth",
-                       "peer", "name", self.server.dev, "netns", self.server.name)
+            ns.create()
+        self.client.add_veth(self.client.dev, self.server.dev, peer=self.server)
         for ns in self.sides:
             if self.mtu:
                 ns.ip("link", "set", "dev", ns.dev, "mtu", str(self.mtu))
             ns.ip("addr", "add", f"{ns.ip4}/24", "dev", ns.dev)
             ns.ip("addr", "add", f"{ns.ip6}/64", "dev", ns.dev, "nodad")
-            ns.ip("link", "set", "dev", ns.dev, "up")
-        for ns in self.sides:
             ns.mac = ns.link()["address"]
-        self._wait_carrier()
-
-    def _wait_carrier(self, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all("LOWER_UP" in ns.link()["flags"] for ns in self.sides):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("veth pair did not come up")
 
     def close(self):
         """Kill what was started inside, then delete both namespaces."""
         for ns in self.sides:
             ns.stop_processes()
         for ns in self.sides:
-            if os.path.exists(ns.path):
-                subprocess.run(["ip", "netns", "del", ns.name], capture_output=True)
+            ns.delete()
+
+
+@contextlib.contextmanager
+def namespaces(prefix, *roles, ipv6=True):
+    """One Namespace per role, "<prefix>-<pid>-<n>-<role>", created (see
+    Namespace.create); yields them as a list and deletes them on exit, also
+    when the body raised."""
+    base = unique_name(prefix)
+    made = [Namespace(f"{base}-{role}") for role in roles]
+    try:
+        for ns in made:
+            ns.create(ipv6=ipv6)
+        yield made
+    finally:
+        for ns in made:
+            ns.delete()
 
 
 def wait_for(predicate, timeout=5.0, interval=0.05):
@@ -189,4 +241,5 @@ def wait_for(predicate, timeout=5.0, interval=0.05):
         time.sleep(interval)
 
 
-__all__ = ["VethPair", "Namespace", "unique_name", "wait_for", "QUIET_IPV6", "NETNS_DIR"]
+__all__ = ["VethPair", "Namespace", "namespaces", "unique_name", "wait_for", "CommandFailed",
+           "QUIET_IPV6", "NO_IPV6", "NETNS_DIR"]

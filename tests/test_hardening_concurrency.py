@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from netns import namespaces
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
 import netlab  # noqa: E402
 
@@ -27,13 +29,13 @@ NAMES = {"drop-tcp": "xdp_drop_tcp", "port-9090": "xdp_bounce_port", "count": "x
 
 @pytest.fixture
 def v0():
-    with netlab.namespaces("ipxdp-hconc", "ns") as (ns,):
-        netlab.veth(ns, "v0", ns, "v1")
+    with namespaces("ipxdp-hconc", "ns", ipv6=False) as (ns,):
+        ns.add_veth("v0", "v1")
         yield ns
 
 
 def start(ns, *args, env=None):
-    argv = netlab.nsenter(ns) + [str(netlab.scripts_dir() / args[0]), *map(str, args[1:])]
+    argv = ns.command([str(netlab.scripts_dir() / args[0]), *map(str, args[1:])])
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -111,7 +113,7 @@ def test_two_modes(v0, round_):
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_attach_and_detach(v0, round_):
-    netlab.run(["ip", "link", "set", "dev", "v0", "xdpdrv", "obj", obj("count"), "sec", "count"], ns=v0)
+    v0.ip("link", "set", "dev", "v0", "xdpdrv", "obj", obj("count"), "sec", "count")
     results = together(v0, ["xdp-attach", "--force", "v0", obj("drop-tcp")], ["xdp-detach", "v0"])
     assert [rc for rc, _, _ in results] == [0, 0], results
     state = netlab.xdp_state(v0, "v0")

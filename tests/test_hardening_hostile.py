@@ -19,6 +19,8 @@ import sys
 
 import pytest
 
+from netns import namespaces
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
 import netlab  # noqa: E402
 
@@ -71,8 +73,8 @@ def one_line_error(res, code, text):
 @pytest.mark.parametrize("dev", HOSTILE)
 def test_scripts_work_on_hostile_interface_names(dev, trap, tmp_path):
     build = netlab.build_dir()
-    with netlab.namespaces("ipxdp-hhost", "ns") as (ns,):
-        netlab.veth(ns, dev, ns, "hpeer")
+    with namespaces("ipxdp-hhost", "ns", ipv6=False) as (ns,):
+        ns.add_veth(dev, "hpeer")
         res = scr(ns, trap, "xdp-attach", "--mode", "native", *dev_args(dev), build / "drop-tcp.o")
         assert res.returncode == 0, res.stderr
         m = re.fullmatch(r"(.*): drop-tcp attached \(native, prog id (\d+)\)\n", res.stdout, re.S)
@@ -117,8 +119,8 @@ def test_scripts_work_on_hostile_interface_names(dev, trap, tmp_path):
 @pytest.mark.parametrize("dev", REJECTED, ids=repr)
 def test_names_the_kernel_rejects_are_unknown_interfaces(dev, trap):
     build = netlab.build_dir()
-    with netlab.namespaces("ipxdp-hrej", "ns") as (ns,):
-        netlab.veth(ns, "v0", ns, "v1")
+    with namespaces("ipxdp-hrej", "ns", ipv6=False) as (ns,):
+        ns.add_veth("v0", "v1")
         before = netlab.xdp_state(ns, "v0")
         for argv in (["xdp-attach", "--", dev, build / "drop-tcp.o"],
                      ["xdp-detach", "--", dev],
@@ -146,8 +148,8 @@ def hostile_objects(tmp_path):
 
 
 def test_hostile_object_paths(hostile_objects, trap):
-    with netlab.namespaces("ipxdp-hobj", "ns") as (ns,):
-        netlab.veth(ns, "v0", ns, "v1")
+    with namespaces("ipxdp-hobj", "ns", ipv6=False) as (ns,):
+        ns.add_veth("v0", "v1")
         ids = []
         for path, prog in hostile_objects:
             res = scr(ns, trap, "xdp-attach", "--force", "--mode", "native", "--", "v0", path)
@@ -177,8 +179,8 @@ def hostile_sections():
 
 
 def test_hostile_section_names(hostile_sections, trap):
-    with netlab.namespaces("ipxdp-hsec", "ns") as (ns,):
-        netlab.veth(ns, "v0", ns, "v1")
+    with namespaces("ipxdp-hsec", "ns", ipv6=False) as (ns,):
+        ns.add_veth("v0", "v1")
         seen = set()
         for i, sec in enumerate(SECTIONS):
             res = scr(ns, trap, "xdp-attach", "--force", "--mode", "native", "--", "v0", hostile_sections, sec)

@@ -19,6 +19,8 @@ import time
 
 import pytest
 
+from netns import namespaces
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
 import netlab  # noqa: E402
 
@@ -37,7 +39,7 @@ def tcp_syn(dst_mac, src_mac, dport):
 
 def nft_fresh(ns, table, dev):
     """A new netdev table counting the flood's port on @dev's ingress."""
-    netlab.run(["nft", "-f", "-"], ns=ns, input=(
+    ns.run(["nft", "-f", "-"], check=True, input=(
         f"table netdev {table} {{\n"
         f"  chain ingress {{ type filter hook ingress device \"{dev}\" priority 0; "
         f"tcp dport {FLOOD_PORT} counter; }}\n"
@@ -45,7 +47,7 @@ def nft_fresh(ns, table, dev):
 
 
 def nft_packets(ns, table):
-    out = json.loads(netlab.run(["nft", "-j", "list", "table", "netdev", table], ns=ns).stdout)
+    out = json.loads(ns.run(["nft", "-j", "list", "table", "netdev", table], check=True).stdout)
     (counter,) = [e["counter"] for item in out["nftables"] if "rule" in item
                   for e in item["rule"]["expr"] if "counter" in e]
     return counter["packets"]
@@ -70,8 +72,8 @@ def flood_while(tx, frame, action, table, rx):
 
 @pytest.fixture
 def pair():
-    with netlab.namespaces("ipxdp-hwin", "tx", "rx") as (tx, rx):
-        netlab.veth(tx, "snd", rx, "rcv")
+    with namespaces("ipxdp-hwin", "tx", "rx", ipv6=False) as (tx, rx):
+        tx.add_veth("snd", "rcv", peer=rx)
         yield tx, rx
 
 
@@ -120,12 +122,12 @@ def test_detach_then_attach_leaks(pair, mode):
     tx, rx = pair
     frame = tcp_syn(netlab.mac(rx, "rcv"), netlab.mac(tx, "snd"), FLOOD_PORT)
     obj = netlab.build_dir() / "drop-tcp.o"
-    netlab.run(["ip", "link", "set", "dev", "rcv", KEYWORD[mode], "obj", obj, "sec", "drop-tcp"], ns=rx)
+    rx.ip("link", "set", "dev", "rcv", KEYWORD[mode], "obj", obj, "sec", "drop-tcp")
 
     def detach_attach():
         for _ in range(LEAK_ROUNDS):
-            netlab.run(["ip", "link", "set", "dev", "rcv", KEYWORD[mode], "off"], ns=rx)
-            netlab.run(["ip", "link", "set", "dev", "rcv", KEYWORD[mode], "obj", obj, "sec", "drop-tcp"], ns=rx)
+            rx.ip("link", "set", "dev", "rcv", KEYWORD[mode], "off")
+            rx.ip("link", "set", "dev", "rcv", KEYWORD[mode], "obj", obj, "sec", "drop-tcp")
 
     leaked, report, _ = flood_while(tx, frame, detach_attach, "ipxdp_leak", rx)
     assert report["sent"] > 1000
