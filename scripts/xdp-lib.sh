@@ -337,12 +337,16 @@ ipxdp_obj_programs()
 			line = $0
 			sub(/^ *\[ */, "", line)
 			idx = line + 0
-			sub(/^[0-9]+\] */, "", line)
-			n = split(line, f, /[ \t]+/)
-			if (n == 10 && f[2] == "PROGBITS" && f[7] ~ /X/ &&
-			    f[1] != ".text" && f[5] !~ /^0+$/) {
+			sub(/^[0-9]+\] /, "", line)
+			# A name may hold spaces: the columns after it are fixed,
+			# so match those at the end and take the name before them.
+			if (!match(line, / +PROGBITS +[0-9a-f]+ +[0-9a-f]+ +[0-9a-f]+ +[0-9a-f]+ +[A-Z]*X[A-Z]* +[0-9]+ +[0-9]+ +[0-9]+$/))
+				next
+			split(substr(line, RSTART), f, / +/)
+			sec = substr(line, 1, RSTART - 1)
+			if (sec != ".text" && f[5] !~ /^0+$/) {
 				order[++nsec] = idx
-				name[idx] = f[1]
+				name[idx] = sec
 			}
 		}
 		# readelf -s: "Num: Value Size Type Bind Vis Ndx Name"

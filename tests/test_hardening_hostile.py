@@ -31,7 +31,7 @@ HOSTILE = ["a;b", "$(id)", "`id`", "a'b", 'a"b', "-x", "$(ipxdppwn)", "`ipxdppwn
 # Names the kernel refuses: they can only be unknown interfaces.
 REJECTED = ["a b", "a\nb", "a:b", "a\tb", "x" * 16, "a" * 40]
 MARKERS = ("a", "b", "x", "ipxdppwn")
-SECTIONS = ["a;b", "$(ipxdppwn)", "`ipxdppwn`", "a'b", 'a"b', "-x", "$(id)", "a:b", "a|b", "a>b"]
+SECTIONS = ["a;b", "$(ipxdppwn)", "`ipxdppwn`", "a'b", 'a"b', "-x", "$(id)", "a:b", "a|b", "a>b", "a b"]
 OBJ_NAMES = ["a;b.o", "$(ipxdppwn).o", "`ipxdppwn`.o", "a'b.o", 'a"b.o', "-x.o", "$(id).o",
              "a b.o", "a\nb.o", "a:b.o", "a>b.o", "*.o"]
 
@@ -172,8 +172,10 @@ def hostile_sections():
     different tag), and all of them pass."""
     obj = netlab.build_dir() / "fixtures" / "hostile-sections.o"
     out = subprocess.run(["llvm-objdump", "-h", str(obj)], capture_output=True, text=True, check=True)
-    rows = [line.split() for line in out.stdout.splitlines()]
-    programs = [r[1] for r in rows if len(r) == 5 and r[4] == "TEXT" and int(r[2], 16)]
+    # "Idx Name Size VMA Type": the name may hold a space, the rest is fixed.
+    rows = [re.fullmatch(r"\s*\d+ (.+?)\s+([0-9a-f]{8}) [0-9a-f]{16} TEXT", line)
+            for line in out.stdout.splitlines()]
+    programs = [m.group(1) for m in rows if m and int(m.group(2), 16)]
     assert programs == SECTIONS, "tests/fixtures/hostile-sections.c and SECTIONS differ"
     return obj
 
