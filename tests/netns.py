@@ -17,7 +17,8 @@ and carries no background packets of its own (the kernel still sends the
 odd MLD report for the IPv6 addresses: count on ICMPv6 being present).
 
 Each side is a `Namespace`: `name`, `path` (/var/run/netns/NAME), `dev`,
-`ip4`, `ip6`, `mac`, and `run()` / `popen()` to run commands inside it.
+`ip4`, `ip6`, `mac`, `run()` / `popen()` to run commands inside it, and
+`link()` / `xdp()` to read a link's state (`ip -j -d -s link show`).
 Commands are run through `nsenter --net=PATH`, which, unlike `ip netns
 exec` and `ip -n`, does not remount /sys: bpffs pins made inside stay
 visible, so bpftool works as it does outside.
@@ -37,6 +38,12 @@ and a veth pair between them, both ends up and without addresses.
 any name the kernel takes ("a;b", "$(id)", "-x"): names are arguments,
 never shell words.  With ipv6=False IPv6 is off altogether, so the links
 carry no packet at all that a test did not send, not even MLD.
+
+    with namespace_with_veth("ipxdp-x", "va", "vb") as ns:
+        assert ns.xdp() is None
+
+is the common case: one namespace ("<prefix>-<pid>-<n>-ns") with a veth
+pair inside, both ends up; `ns.dev` is the first end.
 """
 
 import contextlib
@@ -103,6 +110,10 @@ class Namespace:
     def link(self, dev=None):
         """`ip -j -d -s link show dev DEV` as a dict (DEV: this side's veth)."""
         return json.loads(self.ip("-j", "-d", "-s", "link", "show", "dev", dev or self.dev))[0]
+
+    def xdp(self, dev=None):
+        """The "xdp" part of link(DEV): what is attached (None: nothing)."""
+        return self.link(dev).get("xdp")
 
     def sysctl(self, **settings):
         """Set sysctls inside, e.g. sysctl(**{"net.ipv4.ip_forward": 1})."""
@@ -228,6 +239,17 @@ def namespaces(prefix, *roles, ipv6=True):
             ns.delete()
 
 
+@contextlib.contextmanager
+def namespace_with_veth(prefix, dev, peer_dev):
+    """One namespace, "<prefix>-<pid>-<n>-ns", holding a veth pair DEV <->
+    PEER_DEV, both up; yields it with `dev` set to DEV, and deletes it on
+    exit like namespaces()."""
+    with namespaces(prefix, "ns") as (ns,):
+        ns.dev = dev
+        ns.add_veth(dev, peer_dev)
+        yield ns
+
+
 def wait_for(predicate, timeout=5.0, interval=0.05):
     """Poll @predicate until it returns something true; returns that, or
     None after @timeout seconds."""
@@ -241,5 +263,5 @@ def wait_for(predicate, timeout=5.0, interval=0.05):
         time.sleep(interval)
 
 
-__all__ = ["VethPair", "Namespace", "namespaces", "unique_name", "wait_for", "CommandFailed",
-           "QUIET_IPV6", "NO_IPV6", "NETNS_DIR"]
+__all__ = ["VethPair", "Namespace", "namespaces", "namespace_with_veth", "unique_name",
+           "wait_for", "CommandFailed", "QUIET_IPV6", "NO_IPV6", "NETNS_DIR"]

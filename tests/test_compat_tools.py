@@ -14,7 +14,6 @@ a private mount namespace with its own /run: its lock file,
 machine must not make these tests fail (or the other way round).
 """
 
-import itertools
 import json
 import os
 import pathlib
@@ -27,6 +26,7 @@ from scapy.all import IP, TCP, UDP, Ether
 
 from bpfrun import XDP_DROP, XDP_PASS, XDP_TX
 from conftest import build_config
+from netns import namespace_with_veth
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -44,8 +44,6 @@ BPFTOOL_MODE = {"native": "driver", "generic": "generic"}
 IP_KEYWORD = {"native": "xdpdrv", "generic": "xdpgeneric"}
 XDP_LOADER_MODE = {"native": "native", "generic": "skb"}
 
-_seq = itertools.count()
-
 
 def run(cmd, check=True, **kw):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
@@ -54,50 +52,18 @@ def run(cmd, check=True, **kw):
     return res
 
 
-class Netns:
-    """A namespace with a veth pair va <-> vb, both up."""
-
-    def __init__(self):
-        self.name = f"ipxdp-compat-{os.getpid()}-{next(_seq)}"
-        run(["ip", "netns", "add", self.name])
-        try:
-            self.ip("link", "add", "va", "type", "veth", "peer", "name", "vb")
-            self.ip("link", "set", "va", "up")
-            self.ip("link", "set", "vb", "up")
-        except Exception:
-            self.delete()
-            raise
-
-    def cmd(self, *args):
-        return ["nsenter", f"--net=/var/run/netns/{self.name}", *args]
-
-    def run(self, *args, check=True):
-        return run(self.cmd(*args), check=check)
-
-    def ip(self, *args, check=True):
-        return self.run("ip", *args, check=check)
-
-    def xdp_loader(self, *args, check=True):
-        script = "mount --make-rprivate / && mount -t tmpfs tmpfs /run && exec xdp-loader \"$@\""
-        return self.run("unshare", "--mount", "sh", "-c", script, "xdp-loader", *args,
-                        check=check)
-
-    def xdp(self, dev="va"):
-        """What `ip -j link show` says about XDP on dev (None: nothing)."""
-        (link,) = json.loads(self.ip("-j", "link", "show", "dev", dev).stdout)
-        return link.get("xdp")
-
-    def delete(self):
-        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+def xdp_loader(ns, *args, check=True):
+    """xdp-loader ARGS inside ns, with a private /run (so its own lock file)."""
+    script = "mount --make-rprivate / && mount -t tmpfs tmpfs /run && exec xdp-loader \"$@\""
+    return ns.run(["unshare", "--mount", "sh", "-c", script, "xdp-loader", *args],
+                  check=check)
 
 
 @pytest.fixture
 def ns():
-    n = Netns()
-    try:
+    """A namespace with a veth pair va <-> vb, both up; ns.xdp() reads va."""
+    with namespace_with_veth("ipxdp-compat", "va", "vb") as n:
         yield n
-    finally:
-        n.delete()
 
 
 @pytest.fixture
@@ -138,10 +104,10 @@ def assert_attached(ns, mode, obj, reference_tags):
 
 def assert_other_tools_see(ns, mode, obj, prog_id):
     """bpftool net and xdp-loader status both report prog_id in mode."""
-    (net,) = json.loads(ns.run("bpftool", "-j", "net", "show", "dev", "va").stdout)
+    (net,) = json.loads(ns.run(["bpftool", "-j", "net", "show", "dev", "va"], check=True).stdout)
     assert net["xdp"] == [{"devname": "va", "ifindex": net["xdp"][0]["ifindex"],
                            "mode": BPFTOOL_MODE[mode], "id": prog_id}]
-    status = ns.xdp_loader("status", "va").stdout
+    status = xdp_loader(ns, "status", "va").stdout
     rows = [line.split() for line in status.splitlines() if line.startswith("va ")]
     assert rows == [["va", OBJECTS[obj], XDP_LOADER_MODE[mode], str(prog_id),
                      rows[0][4]]], status
@@ -199,19 +165,19 @@ def test_bpftool_loads_runs_and_attaches(ns, pindir, tmp_path, obj, reference_ta
         if expected is not None:
             assert data_out.read_bytes() == expected
 
-    ns.run("bpftool", "net", "attach", "xdpdrv", "pinned", str(pin), "dev", "va")
+    ns.run(["bpftool", "net", "attach", "xdpdrv", "pinned", str(pin), "dev", "va"], check=True)
     prog_id = assert_attached(ns, "native", obj, reference_tags)
     assert prog_id == info["id"]
     assert_other_tools_see(ns, "native", obj, prog_id)
-    ns.run("bpftool", "net", "detach", "xdpdrv", "dev", "va")
+    ns.run(["bpftool", "net", "detach", "xdpdrv", "dev", "va"], check=True)
     assert ns.xdp() is None
 
 
 @pytest.mark.parametrize("mode", ["native", "generic"])
 @pytest.mark.parametrize("obj", OBJECTS)
 def test_xdp_loader_loads_single_program(ns, obj, mode, reference_tags):
-    res = ns.xdp_loader("load", "-v", "-m", XDP_LOADER_MODE[mode], "-s", obj, "va",
-                        str(BUILD / f"{obj}.o"))
+    res = xdp_loader(ns, "load", "-v", "-m", XDP_LOADER_MODE[mode], "-s", obj, "va",
+                     str(BUILD / f"{obj}.o"))
     # The multi-program dispatcher does not work on this kernel: libxdp
     # falls back to attaching the program itself, which is what `ip`, the
     # scripts and bpftool then see (not an xdp_dispatcher).
@@ -220,13 +186,13 @@ def test_xdp_loader_loads_single_program(ns, obj, mode, reference_tags):
     assert_other_tools_see(ns, mode, obj, prog_id)
     # A second program is refused: no dispatcher to chain it to.
     other = "count" if obj != "count" else "drop-tcp"
-    res = ns.xdp_loader("load", "-m", XDP_LOADER_MODE[mode], "-s", other, "va",
-                        str(BUILD / f"{other}.o"), check=False)
+    res = xdp_loader(ns, "load", "-m", XDP_LOADER_MODE[mode], "-s", other, "va",
+                     str(BUILD / f"{other}.o"), check=False)
     assert res.returncode != 0
     assert "Couldn't attach XDP program on iface 'va': Device or resource busy(-16)" \
         in res.stderr
     assert ns.xdp()["prog"]["id"] == prog_id
-    ns.xdp_loader("unload", "va", "--all")
+    xdp_loader(ns, "unload", "va", "--all")
     assert ns.xdp() is None
 
 
@@ -240,7 +206,7 @@ def broken_objects():
 
 
 def ip_fails(ns, *args):
-    res = ns.ip(*args, check=False)
+    res = ns.run(["ip", *args])
     assert res.returncode != 0
     assert ns.xdp() is None
     return res.stderr
@@ -280,11 +246,9 @@ def test_already_attached_and_mode_conflicts(ns, reference_tags):
     ns.ip("link", "set", "dev", "va", "xdpdrv", "obj", drop, "sec", "drop-tcp")
     native_id = assert_attached(ns, "native", "drop-tcp", reference_tags)
 
-    res = ns.ip("link", "set", "dev", "va", "xdpdrv", "obj", count, "sec", "count",
-                check=False)
+    res = ns.run(["ip", "link", "set", "dev", "va", "xdpdrv", "obj", count, "sec", "count"])
     assert (res.returncode, res.stderr.strip()) == (2, "Error: XDP program already attached.")
-    res = ns.ip("link", "set", "dev", "va", "xdpgeneric", "obj", count, "sec", "count",
-                check=False)
+    res = ns.run(["ip", "link", "set", "dev", "va", "xdpgeneric", "obj", count, "sec", "count"])
     assert (res.returncode, res.stderr.strip()) == \
         (2, "Error: Native and generic XDP can't be active at the same time.")
     assert ns.xdp()["prog"]["id"] == native_id
@@ -307,8 +271,7 @@ def test_peer_mtu_too_large(ns, reference_tags):
     drop = str(BUILD / "drop-tcp.o")
     ns.ip("link", "set", "dev", "vb", "mtu", "9000")
     for keyword in ("xdpdrv", "xdp"):  # plain `xdp` does not fall back either
-        res = ns.ip("link", "set", "dev", "va", keyword, "obj", drop, "sec", "drop-tcp",
-                    check=False)
+        res = ns.run(["ip", "link", "set", "dev", "va", keyword, "obj", drop, "sec", "drop-tcp"])
         assert (res.returncode, res.stderr.strip()) == \
             (2, "Error: veth: Peer MTU is too large to set XDP.")
         assert ns.xdp() is None
@@ -325,8 +288,8 @@ def test_offload_on_a_device_without_offload(ns):
 
 
 def test_no_native_xdp_on_lo(ns, reference_tags):
-    res = ns.ip("link", "set", "dev", "lo", "xdpdrv", "obj", str(BUILD / "drop-tcp.o"),
-                "sec", "drop-tcp", check=False)
+    res = ns.run(["ip", "link", "set", "dev", "lo", "xdpdrv", "obj", str(BUILD / "drop-tcp.o"),
+                  "sec", "drop-tcp"])
     assert (res.returncode, res.stderr.strip()) == \
         (2, "Error: Underlying driver does not support XDP in native mode.")
     assert ns.xdp("lo") is None
@@ -345,7 +308,7 @@ def test_stale_xdp_loader_lock(ns, reference_tags):
         'ip -j link show dev va\n'
         'rm /run/xdp-loader.lck\n'
         'xdp-loader unload va --all; echo "rc=$?"\n')
-    res = ns.run("unshare", "--mount", "sh", "-c", script)
+    res = ns.run(["unshare", "--mount", "sh", "-c", script], check=True)
     first, link, second = res.stdout.splitlines()
     assert (first, second) == ("rc=1", "rc=0")
     assert res.stderr.strip() == "Unable to read PID from lockfile: File exists"
@@ -368,16 +331,17 @@ def test_scripts_pass_shellcheck():
 @pytest.mark.parametrize("mode", ["native", "generic"])
 @pytest.mark.parametrize("obj", OBJECTS)
 def test_tools_see_what_the_scripts_attached(ns, obj, mode, reference_tags):
-    res = ns.run(str(SCRIPTS_DIR / "xdp-attach"), "--mode", mode, "va", obj)
+    res = ns.run([str(SCRIPTS_DIR / "xdp-attach"), "--mode", mode, "va", obj], check=True)
     prog_id = assert_attached(ns, mode, obj, reference_tags)
     assert res.stdout == f"va: {obj} attached ({mode}, prog id {prog_id})\n"
     assert_other_tools_see(ns, mode, obj, prog_id)
-    ns.run(str(SCRIPTS_DIR / "xdp-detach"), "va")
+    ns.run([str(SCRIPTS_DIR / "xdp-detach"), "va"], check=True)
     assert ns.xdp() is None
 
 
 def xdp_status(ns):
-    (row,) = json.loads(ns.run(str(SCRIPTS_DIR / "xdp-status"), "--json", "va").stdout)
+    res = ns.run([str(SCRIPTS_DIR / "xdp-status"), "--json", "va"], check=True)
+    (row,) = json.loads(res.stdout)
     return row
 
 
@@ -391,17 +355,17 @@ def test_xdp_status_sees_what_the_tools_attached(ns, pindir, tool, obj, referenc
     elif tool == "bpftool":
         pin = str(pindir / obj)
         run(["bpftool", "prog", "load", path, pin, "type", "xdp"])
-        ns.run("bpftool", "net", "attach", "xdpdrv", "pinned", pin, "dev", "va")
+        ns.run(["bpftool", "net", "attach", "xdpdrv", "pinned", pin, "dev", "va"], check=True)
         mode = "native"
     else:
-        ns.xdp_loader("load", "-m", "native", "-s", obj, "va", path)
+        xdp_loader(ns, "load", "-m", "native", "-s", obj, "va", path)
         mode = "native"
     prog_id = assert_attached(ns, mode, obj, reference_tags)
     name, tag = reference_tags[obj]
     assert xdp_status(ns) == {"interface": "va", "ifindex": xdp_status(ns)["ifindex"],
                               "mode": mode, "id": prog_id, "name": name, "tag": tag,
                               "object": f"{obj}.o", "section": obj}
-    ns.run(str(SCRIPTS_DIR / "xdp-detach"), "va")
+    ns.run([str(SCRIPTS_DIR / "xdp-detach"), "va"], check=True)
     assert ns.xdp() is None
 
 

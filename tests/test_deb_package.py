@@ -21,6 +21,8 @@ import subprocess
 
 import pytest
 
+from netns import namespace_with_veth
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
 APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -107,31 +109,8 @@ def test_same_layout_as_make_install(deb, tmp_path):
         assert " .BTF " in sections and " .BTF.ext " in sections, obj.name
 
 
-class Netns:
-    def __init__(self):
-        self.name = f"ipxdp-deb-{os.getpid()}"
-        run(["ip", "netns", "add", self.name], check=True)
-        try:
-            for args in (["link", "add", "va", "type", "veth", "peer", "name", "vb"],
-                         ["link", "set", "va", "up"], ["link", "set", "vb", "up"]):
-                run(["ip", "-n", self.name, *args], check=True)
-        except Exception:
-            self.delete()
-            raise
-
-    def run(self, *args):
-        return run(["nsenter", f"--net=/var/run/netns/{self.name}", *args])
-
-    def xdp(self):
-        return json.loads(self.run("ip", "-j", "link", "show", "dev", "va").stdout)[0].get("xdp")
-
-    def delete(self):
-        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
-
-
 def test_install_use_purge(deb):
     assert not installed(), "ipxdp is already installed here: the test would replace it"
-    ns = None
     try:
         res = run(["apt-get", "install", *APT_OPTS, str(deb)],
                   env=APT_ENV, timeout=300)
@@ -147,23 +126,21 @@ def test_install_use_purge(deb):
                    "/usr/lib/systemd/system/xdp-attach@eth0.service"])
         assert (res.returncode, res.stderr) == (0, "")
 
-        ns = Netns()
-        res = ns.run("/usr/sbin/xdp-attach", "va", "drop-tcp")
-        assert res.returncode == 0, res.stderr
-        xdp = ns.xdp()
-        assert xdp["prog"]["name"] == "xdp_drop_tcp"
-        assert res.stdout == f"va: drop-tcp attached (native, prog id {xdp['prog']['id']})\n"
-        res = ns.run("/usr/sbin/xdp-status", "--json", "va")
-        assert res.returncode == 0, res.stderr
-        (row,) = json.loads(res.stdout)
-        assert (row["object"], row["section"], row["id"]) == \
-            ("drop-tcp.o", "drop-tcp", xdp["prog"]["id"])
-        res = ns.run("/usr/sbin/xdp-detach", "va")
-        assert res.returncode == 0, res.stderr
-        assert ns.xdp() is None
+        with namespace_with_veth("ipxdp-deb", "va", "vb") as ns:
+            res = ns.run(["/usr/sbin/xdp-attach", "va", "drop-tcp"])
+            assert res.returncode == 0, res.stderr
+            xdp = ns.xdp()
+            assert xdp["prog"]["name"] == "xdp_drop_tcp"
+            assert res.stdout == f"va: drop-tcp attached (native, prog id {xdp['prog']['id']})\n"
+            res = ns.run(["/usr/sbin/xdp-status", "--json", "va"])
+            assert res.returncode == 0, res.stderr
+            (row,) = json.loads(res.stdout)
+            assert (row["object"], row["section"], row["id"]) == \
+                ("drop-tcp.o", "drop-tcp", xdp["prog"]["id"])
+            res = ns.run(["/usr/sbin/xdp-detach", "va"])
+            assert res.returncode == 0, res.stderr
+            assert ns.xdp() is None
     finally:
-        if ns is not None:
-            ns.delete()
         purge = run(["apt-get", "purge", *APT_OPTS, "ipxdp"], env=APT_ENV, timeout=300)
     assert purge.returncode == 0, purge.stdout + purge.stderr
     assert not installed()

@@ -12,8 +12,6 @@
   option the scripts' --help lists.
 """
 
-import itertools
-import json
 import os
 import pathlib
 import re
@@ -22,11 +20,12 @@ import subprocess
 
 import pytest
 
+from netns import namespace_with_veth
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
 OBJECTS = ["drop-tcp", "count", "port-9090"]
-_seq = itertools.count()
 
 
 def make(*args, check=True):
@@ -173,37 +172,11 @@ def test_bad_prefix_is_refused(tmp_path, prefix):
 
 # The installed copies at work ----------------------------------------------
 
-class Netns:
-    def __init__(self):
-        self.name = f"ipxdp-inst-{os.getpid()}-{next(_seq)}"
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
-        try:
-            for args in (["link", "add", "va", "type", "veth", "peer", "name", "vb"],
-                         ["link", "set", "va", "up"], ["link", "set", "vb", "up"]):
-                subprocess.run(["ip", "-n", self.name, *args], check=True)
-        except Exception:
-            self.delete()
-            raise
-
-    def run(self, *args, **kw):
-        return subprocess.run(["nsenter", f"--net=/var/run/netns/{self.name}", *args],
-                              capture_output=True, text=True, timeout=60, **kw)
-
-    def xdp(self):
-        res = self.run("ip", "-j", "link", "show", "dev", "va", check=True)
-        return json.loads(res.stdout)[0].get("xdp")
-
-    def delete(self):
-        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
-
-
 @pytest.fixture
 def ns():
-    n = Netns()
-    try:
+    """A namespace with a veth pair va <-> vb, both up; ns.xdp() reads va."""
+    with namespace_with_veth("ipxdp-inst", "va", "vb") as n:
         yield n
-    finally:
-        n.delete()
 
 
 @pytest.fixture(scope="module")
@@ -234,14 +207,14 @@ def test_versions_agree():
 
 def test_installed_attach_by_name_uses_the_installed_objects(prefix, ns):
     attach = str(prefix / "sbin" / "xdp-attach")
-    res = ns.run(attach, "--mode", "native", "va", "drop-tcp", cwd="/")
+    res = ns.run([attach, "--mode", "native", "va", "drop-tcp"], cwd="/")
     assert res.returncode == 0, res.stderr
     prog_id = ns.xdp()["prog"]["id"]
     assert res.stdout == f"va: drop-tcp attached (native, prog id {prog_id})\n"
     assert ns.xdp()["prog"]["name"] == "xdp_drop_tcp"
 
     # By path: the same program, so nothing changes.
-    res = ns.run(attach, "--mode", "native", "va", str(prefix / "lib/bpf/ipxdp/drop-tcp.o"))
+    res = ns.run([attach, "--mode", "native", "va", str(prefix / "lib/bpf/ipxdp/drop-tcp.o")])
     assert (res.returncode, res.stdout) == \
         (0, f"va: drop-tcp already attached (native, prog id {prog_id})\n")
 
@@ -251,7 +224,7 @@ def test_installed_attach_by_name_uses_the_installed_objects(prefix, ns):
     moved = prefix / "count.o.away"
     (prefix / "lib/bpf/ipxdp/count.o").rename(moved)
     try:
-        res = ns.run(attach, "--force", "va", "count", cwd=str(ROOT))
+        res = ns.run([attach, "--force", "va", "count"], cwd=str(ROOT))
     finally:
         moved.rename(prefix / "lib/bpf/ipxdp/count.o")
     assert res.returncode == 2
@@ -259,7 +232,7 @@ def test_installed_attach_by_name_uses_the_installed_objects(prefix, ns):
     assert len(res.stderr.splitlines()) == 1
     assert ns.xdp()["prog"]["id"] == prog_id
 
-    res = ns.run(str(prefix / "sbin" / "xdp-detach"), "va")
+    res = ns.run([str(prefix / "sbin" / "xdp-detach"), "va"])
     assert res.returncode == 0, res.stderr
     assert ns.xdp() is None
 

@@ -13,8 +13,6 @@
    EnvironmentFile is read from: a temporary one instead of /etc/ipxdp.
 """
 
-import itertools
-import json
 import os
 import pathlib
 import re
@@ -23,9 +21,10 @@ import subprocess
 
 import pytest
 
+from netns import namespace_with_veth
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 UNIT = "xdp-attach@.service"
-_seq = itertools.count()
 
 
 def run(cmd, **kw):
@@ -163,37 +162,11 @@ class Instance:
         return command_line(self.value(key), self.environment())
 
 
-class Netns:
-    def __init__(self, ifname):
-        self.name = f"ipxdp-sd-{os.getpid()}-{next(_seq)}"
-        self.ifname = ifname
-        run(["ip", "netns", "add", self.name], check=True)
-        try:
-            for args in (["link", "add", ifname, "type", "veth", "peer", "name", "peer0"],
-                         ["link", "set", ifname, "up"], ["link", "set", "peer0", "up"]):
-                run(["ip", "-n", self.name, *args], check=True)
-        except Exception:
-            self.delete()
-            raise
-
-    def run(self, argv):
-        return run(["nsenter", f"--net=/var/run/netns/{self.name}", *argv])
-
-    def xdp(self):
-        res = self.run(["ip", "-j", "link", "show", "dev", self.ifname])
-        return json.loads(res.stdout)[0].get("xdp")
-
-    def delete(self):
-        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
-
-
 @pytest.fixture
 def ns():
-    n = Netns("xdp-lan0")  # a dash, so the instance name needs escaping
-    try:
+    # A dash in the interface name, so the instance name needs escaping.
+    with namespace_with_veth("ipxdp-sd", "xdp-lan0", "peer0") as n:
         yield n
-    finally:
-        n.delete()
 
 
 def test_instance_names_and_device_dependency(prefix, tmp_path):
@@ -216,8 +189,8 @@ def test_instance_names_and_device_dependency(prefix, tmp_path):
 
 
 def test_start_reload_stop_against_a_veth(prefix, tmp_path, ns):
-    unit = Instance(prefix, ns.ifname, tmp_path)
-    conf = tmp_path / f"{ns.ifname}.conf"
+    unit = Instance(prefix, ns.dev, tmp_path)
+    conf = tmp_path / f"{ns.dev}.conf"
     conf.write_text((ROOT / "systemd" / "eth0.conf").read_text()
                     .replace("MODE=auto", "MODE=native"))
 
@@ -225,7 +198,7 @@ def test_start_reload_stop_against_a_veth(prefix, tmp_path, ns):
     assert res.returncode == 0, res.stderr
     xdp = ns.xdp()
     assert (xdp["mode"], xdp["prog"]["name"]) == (1, "xdp_drop_tcp")
-    assert res.stdout == f"{ns.ifname}: drop-tcp attached (native, prog id {xdp['prog']['id']})\n"
+    assert res.stdout == f"{ns.dev}: drop-tcp attached (native, prog id {xdp['prog']['id']})\n"
 
     # Started again (say, after a daemon-reload): nothing changes.
     res = ns.run(unit.argv("ExecStart"))
@@ -252,8 +225,8 @@ def test_start_reload_stop_against_a_veth(prefix, tmp_path, ns):
 
 def test_failure_is_one_line_and_changes_nothing(prefix, tmp_path, ns):
     """What `systemctl status` shows from the journal when start fails."""
-    unit = Instance(prefix, ns.ifname, tmp_path)
-    conf = tmp_path / f"{ns.ifname}.conf"
+    unit = Instance(prefix, ns.dev, tmp_path)
+    conf = tmp_path / f"{ns.dev}.conf"
     conf.write_text("OBJECT=nosuch\n")
     res = ns.run(unit.argv("ExecStart"))
     assert res.returncode == 2
