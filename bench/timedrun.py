@@ -27,25 +27,10 @@ import bpfrun  # noqa: E402  (tests/bpfrun.py)
 BPF_XDP = 37  # enum bpf_attach_type
 CLONE_NEWNET = 0x40000000
 
-_libbpf = ctypes.CDLL("libbpf.so.1", use_errno=True)
-_libbpf.bpf_link_create.restype = ctypes.c_int
-_libbpf.bpf_link_create.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-_libbpf.bpf_prog_test_run_opts.restype = ctypes.c_int
-_libbpf.bpf_prog_test_run_opts.argtypes = [ctypes.c_int, ctypes.POINTER(bpfrun.TestRunOpts)]
+_libbpf = bpfrun.libbpf
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.setns.restype = ctypes.c_int
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-
-
-class _ProgInfo(ctypes.Structure):
-    """The head of struct bpf_prog_info: enough for the two sizes."""
-    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("tag", ctypes.c_uint8 * 8),
-                ("jited_prog_len", ctypes.c_uint32), ("xlated_prog_len", ctypes.c_uint32),
-                ("rest", ctypes.c_uint8 * 256)]
-
-
-_libbpf.bpf_obj_get_info_by_fd.restype = ctypes.c_int
-_libbpf.bpf_obj_get_info_by_fd.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]
 
 
 def _err(ret, what):
@@ -92,11 +77,7 @@ def hold(prog_fd, dev):
 
 def prog_size(prog_fd):
     """(instructions after the verifier's rewrite, bytes of JIT code)."""
-    info = _ProgInfo()
-    size = ctypes.c_uint32(ctypes.sizeof(info))
-    ret = _libbpf.bpf_obj_get_info_by_fd(prog_fd, ctypes.byref(info), ctypes.byref(size))
-    if ret < 0:
-        raise _err(ret, "BPF_OBJ_GET_INFO_BY_FD")
+    info = bpfrun.prog_info(prog_fd)
     return info.xlated_prog_len // 8, info.jited_prog_len
 
 

@@ -24,54 +24,12 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from bpfrun import libbpf as _lib, prog_info  # noqa: E402  (tests/bpfrun.py)
+
 PROGRAMS = ("drop-tcp", "count", "port-9090")
 BPF_PROG_TYPE_XDP = 6
 BPF_LOG_STATS = 4
-
-_lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
-_vp = ctypes.c_void_p
-for _name, _res, _args in [
-    ("bpf_object__open_file", _vp, [ctypes.c_char_p, _vp]),
-    ("bpf_object__load", ctypes.c_int, [_vp]),
-    ("bpf_object__close", None, [_vp]),
-    ("bpf_object__next_program", _vp, [_vp, _vp]),
-    ("bpf_program__section_name", ctypes.c_char_p, [_vp]),
-    ("bpf_program__name", ctypes.c_char_p, [_vp]),
-    ("bpf_program__set_type", ctypes.c_int, [_vp, ctypes.c_int]),
-    ("bpf_program__set_log_level", ctypes.c_int, [_vp, ctypes.c_uint32]),
-    ("bpf_program__set_log_buf", ctypes.c_int, [_vp, ctypes.c_char_p, ctypes.c_size_t]),
-    ("bpf_program__insn_cnt", ctypes.c_size_t, [_vp]),
-    ("bpf_program__fd", ctypes.c_int, [_vp]),
-    ("bpf_obj_get_info_by_fd", ctypes.c_int, [ctypes.c_int, _vp, ctypes.POINTER(ctypes.c_uint32)]),
-]:
-    _fn = getattr(_lib, _name)
-    _fn.restype, _fn.argtypes = _res, _args
-
-
-class ProgInfo(ctypes.Structure):
-    """struct bpf_prog_info from <linux/bpf.h>, up to verified_insns."""
-    _fields_ = [
-        ("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("tag", ctypes.c_uint8 * 8),
-        ("jited_prog_len", ctypes.c_uint32), ("xlated_prog_len", ctypes.c_uint32),
-        ("jited_prog_insns", ctypes.c_uint64), ("xlated_prog_insns", ctypes.c_uint64),
-        ("load_time", ctypes.c_uint64), ("created_by_uid", ctypes.c_uint32),
-        ("nr_map_ids", ctypes.c_uint32), ("map_ids", ctypes.c_uint64),
-        ("name", ctypes.c_char * 16), ("ifindex", ctypes.c_uint32), ("gpl_compatible", ctypes.c_uint32),
-        ("netns_dev", ctypes.c_uint64), ("netns_ino", ctypes.c_uint64),
-        ("nr_jited_ksyms", ctypes.c_uint32), ("nr_jited_func_lens", ctypes.c_uint32),
-        ("jited_ksyms", ctypes.c_uint64), ("jited_func_lens", ctypes.c_uint64),
-        ("btf_id", ctypes.c_uint32), ("func_info_rec_size", ctypes.c_uint32),
-        ("func_info", ctypes.c_uint64), ("nr_func_info", ctypes.c_uint32),
-        ("nr_line_info", ctypes.c_uint32), ("line_info", ctypes.c_uint64),
-        ("jited_line_info", ctypes.c_uint64), ("nr_jited_line_info", ctypes.c_uint32),
-        ("line_info_rec_size", ctypes.c_uint32), ("jited_line_info_rec_size", ctypes.c_uint32),
-        ("nr_prog_tags", ctypes.c_uint32), ("prog_tags", ctypes.c_uint64),
-        ("run_time_ns", ctypes.c_uint64), ("run_cnt", ctypes.c_uint64),
-        ("recursion_misses", ctypes.c_uint64), ("verified_insns", ctypes.c_uint32),
-        ("attach_btf_obj_id", ctypes.c_uint32), ("attach_btf_id", ctypes.c_uint32),
-        ("pad", ctypes.c_uint32),
-    ]
-
 
 class LoadError(Exception):
     pass
@@ -98,11 +56,10 @@ def measure(path):
             raise LoadError(f"{path}: the verifier refused it ({os.strerror(-err)})")
         out = []
         for prog, buf in progs:
-            info = ProgInfo()
-            size = ctypes.c_uint32(ctypes.sizeof(info))
-            if _lib.bpf_obj_get_info_by_fd(_lib.bpf_program__fd(prog), ctypes.byref(info),
-                                           ctypes.byref(size)):
-                raise LoadError(f"{path}: cannot read program info")
+            try:
+                info = prog_info(_lib.bpf_program__fd(prog))
+            except OSError as e:
+                raise LoadError(f"{path}: cannot read program info ({e.strerror})") from e
             log = buf.value.decode(errors="replace")
             m = re.search(r"processed (\d+) insns \(limit (\d+)\)", log)
             if not m:

@@ -19,7 +19,8 @@ VERDICTS = {XDP_ABORTED: "ABORTED", XDP_DROP: "DROP", XDP_PASS: "PASS",
 BPF_PROG_TYPE_XDP = 6
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 
-_lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+# The one handle on libbpf for tests/, hardening/ and bench/.
+libbpf = _lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
 
 
 class TestRunOpts(ctypes.Structure):
@@ -66,9 +67,39 @@ for name, res, args in [
     ("bpf_map_update_elem", ctypes.c_int, [ctypes.c_int, _vp, _vp, ctypes.c_uint64]),
     ("bpf_prog_test_run_opts", ctypes.c_int, [ctypes.c_int, ctypes.POINTER(TestRunOpts)]),
     ("libbpf_num_possible_cpus", ctypes.c_int, []),
+    ("bpf_program__set_log_level", ctypes.c_int, [_vp, ctypes.c_uint32]),
+    ("bpf_program__set_log_buf", ctypes.c_int, [_vp, ctypes.c_char_p, ctypes.c_size_t]),
+    ("bpf_program__insn_cnt", ctypes.c_size_t, [_vp]),
+    ("bpf_obj_get_info_by_fd", ctypes.c_int, [ctypes.c_int, _vp, ctypes.POINTER(ctypes.c_uint32)]),
+    ("bpf_link_create", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, _vp]),
 ]:
     fn = getattr(_lib, name)
     fn.restype, fn.argtypes = res, args
+
+
+class ProgInfo(ctypes.Structure):
+    """struct bpf_prog_info from <linux/bpf.h>, up to verified_insns."""
+    _fields_ = [
+        ("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("tag", ctypes.c_uint8 * 8),
+        ("jited_prog_len", ctypes.c_uint32), ("xlated_prog_len", ctypes.c_uint32),
+        ("jited_prog_insns", ctypes.c_uint64), ("xlated_prog_insns", ctypes.c_uint64),
+        ("load_time", ctypes.c_uint64), ("created_by_uid", ctypes.c_uint32),
+        ("nr_map_ids", ctypes.c_uint32), ("map_ids", ctypes.c_uint64),
+        ("name", ctypes.c_char * 16), ("ifindex", ctypes.c_uint32), ("gpl_compatible", ctypes.c_uint32),
+        ("netns_dev", ctypes.c_uint64), ("netns_ino", ctypes.c_uint64),
+        ("nr_jited_ksyms", ctypes.c_uint32), ("nr_jited_func_lens", ctypes.c_uint32),
+        ("jited_ksyms", ctypes.c_uint64), ("jited_func_lens", ctypes.c_uint64),
+        ("btf_id", ctypes.c_uint32), ("func_info_rec_size", ctypes.c_uint32),
+        ("func_info", ctypes.c_uint64), ("nr_func_info", ctypes.c_uint32),
+        ("nr_line_info", ctypes.c_uint32), ("line_info", ctypes.c_uint64),
+        ("jited_line_info", ctypes.c_uint64), ("nr_jited_line_info", ctypes.c_uint32),
+        ("line_info_rec_size", ctypes.c_uint32), ("jited_line_info_rec_size", ctypes.c_uint32),
+        ("nr_prog_tags", ctypes.c_uint32), ("prog_tags", ctypes.c_uint64),
+        ("run_time_ns", ctypes.c_uint64), ("run_cnt", ctypes.c_uint64),
+        ("recursion_misses", ctypes.c_uint64), ("verified_insns", ctypes.c_uint32),
+        ("attach_btf_obj_id", ctypes.c_uint32), ("attach_btf_id", ctypes.c_uint32),
+        ("pad", ctypes.c_uint32),
+    ]
 
 
 def _check(ret, what):
@@ -76,6 +107,15 @@ def _check(ret, what):
         err = -ret if ret != -1 else ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return ret
+
+
+def prog_info(prog_fd):
+    """The kernel's struct bpf_prog_info for a loaded program."""
+    info = ProgInfo()
+    size = ctypes.c_uint32(ctypes.sizeof(info))
+    _check(_lib.bpf_obj_get_info_by_fd(prog_fd, ctypes.byref(info), ctypes.byref(size)),
+           "BPF_OBJ_GET_INFO_BY_FD")
+    return info
 
 
 def num_possible_cpus():
@@ -187,5 +227,6 @@ class PerCpuArray:
 
 
 __all__ = ["BpfObject", "PerCpuArray", "test_run", "num_possible_cpus", "XdpMd",
+           "libbpf", "ProgInfo", "prog_info",
            "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT",
            "VERDICTS", "BPF_F_TEST_XDP_LIVE_FRAMES", "errno"]
