@@ -9,10 +9,10 @@
 #
 # How a script uses it (xdp-detach is the shortest complete example):
 #
-#   set -eu
+#   #!/bin/bash, the SPDX line, set -eu
 #   IPXDP_PROG=xdp-foo             # its name, first word of every message
-#   IPXDP_LIBDIR=...  # @IPXDP_LIBDIR@ and the lines that source this file
-#
+#   IPXDP_LIBDIR=... # @IPXDP_LIBDIR@ and the lines that source this file,
+#                                  # as in xdp-detach
 #   IPXDP_OPERANDS='DEV'           # the synopsis after the options
 #   IPXDP_OPTIONS=(                # pairs: SPEC, one-line summary
 #   	'-m --mode native|generic|offload' 'only a program in this mode'
@@ -21,10 +21,11 @@
 #   )
 #   about() { cat <<EOF ... EOF }  # what --help says between the
 #                                  # "Usage:" line and the options
-#   on_option()                    # called once per option given:
+#   on_option()                    # called once per option given, with
 #   {                              # NAME (the long name without "--")
 #   	case $1 in                 # and, if it takes one, the VALUE
 #   	mode) mode=$2 ;;
+#   	interval) interval=$2 ;;
 #   	json) json=1 ;;
 #   	esac
 #   }
@@ -32,11 +33,11 @@
 #   ipxdp_parse_options "$@"       # -h/--help, -V/--version, "--", unknown
 #                                  # options, missing values; leaves the
 #                                  # operands in IPXDP_ARGS
+#   (check the option values; usage_error MESSAGE exits 1)
 #   ipxdp_want_args 1 1 "missing argument: DEV is required" \
 #   	"too many arguments: expected DEV"
-#   (check the option values: usage_error MESSAGE exits 1)
 #   ipxdp_require_root
-#   ipxdp_require_tools ip jq ...
+#   (then ipxdp_require_tools, naming every tool the script runs)
 #   ipxdp_begin                    # the cleanup on exit, INT -> 130,
 #                                  # TERM -> 143, and the temporary
 #                                  # directory IPXDP_TMP
@@ -44,20 +45,28 @@
 # A SPEC is the short option (optional) and the long one, then what the
 # option takes, if anything: a placeholder ("S", "N") or the choices
 # ("native|generic|offload": the placeholder is then the long name in
-# capitals, and a missing value names the choices).  Options may come
-# before, between and after the operands; "--" ends them.  --help (from
-# IPXDP_OPERANDS, about, IPXDP_OPTIONS and the exit codes) and --version
-# need no root.  The options' full reference is the man page; --help is the
-# summary and points to it.
+# capitals, and a missing value names the choices).  "--mode=VALUE" works
+# too.  Options may come before, between and after the operands; "--" ends
+# them.  --help and --version work without root.
 #
 # A script with subcommands also sets IPXDP_COMMANDS, pairs of
-# "NAME OPERANDS" and a one-line summary, which --help lists; after
-# ipxdp_parse_options, ipxdp_command takes the command's name off
-# IPXDP_ARGS into IPXDP_COMMAND (a missing or unknown one is a usage error),
-# and ipxdp_run_command calls the script's function cmd_NAME with the rest.
+# "NAME OPERANDS" and a one-line summary, which --help lists.  After
+# ipxdp_parse_options, ipxdp_command moves the first operand, the command's
+# name, into IPXDP_COMMAND (a missing or unknown one is a usage error), and
+# ipxdp_run_command calls the script's function cmd_NAME ("-" in NAME
+# becomes "_") with the remaining operands; each cmd_ function checks its
+# own with ipxdp_want_args.
 #
-# Exit codes are the EX_* below: die "$EX_INPUT" "MESSAGE" prints
-# "xdp-foo: MESSAGE" on stderr and exits 2.
+# Errors: die "$EX_INPUT" "MESSAGE" prints "xdp-foo: MESSAGE" on stderr and
+# exits 2; the EX_* codes are below, the same for every script.
+#
+# The options' reference is the script's man page, man/xdp-foo.8; --help is
+# the summary and names the page.  Its SYNOPSIS repeats --help's "Usage:"
+# line (plus "[--]") and OPTIONS has one heading per option spelled as in
+# --help ("-m, --mode MODE"): tests/test_option_text.py compares them, and
+# the option's text is written only there.  A new script also goes into
+# IPXDP_SCRIPTS in mk/install.mk, and the tools it needs into the Depends
+# of debian/control.
 
 IPXDP_VERSION=0.1.0
 
