@@ -321,10 +321,24 @@ ipxdp_manual()
 	fi
 }
 
+# Pairs of NAME and TEXT as an indented two-column list.
+ipxdp_print_rows()
+{
+	local rows=("$@") i width=0
+	for ((i = 0; i < ${#rows[@]}; i += 2)); do
+		if [ "${#rows[i]}" -gt "$width" ]; then
+			width=${#rows[i]}
+		fi
+	done
+	for ((i = 0; i < ${#rows[@]}; i += 2)); do
+		printf '  %-*s  %s\n' "$width" "${rows[i]}" "${rows[i + 1]}"
+	done
+}
+
 # --help: synopsis, about, commands, options, the manual, the exit codes.
 ipxdp_usage()
 {
-	local i synopsis='' tag width=0 rows=()
+	local i synopsis='' tag rows=()
 	for ((i = 0; i < ${#IPXDP_OPTIONS[@]}; i += 2)); do
 		ipxdp_spec "${IPXDP_OPTIONS[i]}"
 		synopsis+="[$IPXDP_SPEC_LONG${IPXDP_SPEC_VALUE:+ $IPXDP_SPEC_VALUE}] "
@@ -337,30 +351,15 @@ ipxdp_usage()
 	rows+=("-h, --help" "show this help and exit"
 		"-V, --version" "show the version and exit"
 		"--" "end of options")
-	for ((i = 0; i < ${#rows[@]}; i += 2)); do
-		if [ "${#rows[i]}" -gt "$width" ]; then
-			width=${#rows[i]}
-		fi
-	done
 
 	printf 'Usage: %s %s%s\n\n' "$IPXDP_PROG" "$synopsis" "$IPXDP_OPERANDS"
 	about
 	if [ "${#IPXDP_COMMANDS[@]}" -gt 0 ]; then
-		local cwidth=0
-		for ((i = 0; i < ${#IPXDP_COMMANDS[@]}; i += 2)); do
-			if [ "${#IPXDP_COMMANDS[i]}" -gt "$cwidth" ]; then
-				cwidth=${#IPXDP_COMMANDS[i]}
-			fi
-		done
 		printf '\nCommands:\n'
-		for ((i = 0; i < ${#IPXDP_COMMANDS[@]}; i += 2)); do
-			printf '  %-*s  %s\n' "$cwidth" "${IPXDP_COMMANDS[i]}" "${IPXDP_COMMANDS[i + 1]}"
-		done
+		ipxdp_print_rows "${IPXDP_COMMANDS[@]}"
 	fi
 	printf '\nOptions:\n'
-	for ((i = 0; i < ${#rows[@]}; i += 2)); do
-		printf '  %-*s  %s\n' "$width" "${rows[i]}" "${rows[i + 1]}"
-	done
+	ipxdp_print_rows "${rows[@]}"
 	printf '\nEvery option in full, the output and the rules:\n  %s\n' "$(ipxdp_manual)"
 	printf '\n%s\n' "$IPXDP_EXIT_CODES_HELP"
 }
