@@ -11,15 +11,20 @@ the textfile writer must write mode 0644), and promtool accepts a good
 exposition and refuses bad ones.
 """
 
+import json
 import os
 import pathlib
+import re
 import stat
 import tempfile
 
 import pytest
 
 import promtools
+from conftest import ROOT
 from promtools import NodeExporter, check_metrics, parse, value
+
+MONITORING = (ROOT / "docs" / "monitoring.md").read_text()
 
 GOOD = """\
 # HELP ipxdp_test_packets_total Packets seen.
@@ -141,3 +146,46 @@ def test_parse_reads_the_escapes_and_raw_values():
     assert (samples[1].name, samples[1].value) == ("n", 1.0)
     with pytest.raises(ValueError):
         parse('m{a="x} 1\n')
+
+
+# docs/monitoring.md --------------------------------------------------------
+
+def fenced_blocks(text):
+    """(language, body) of each fenced code block."""
+    return re.findall(r"^```(\w*)\n(.*?)^```$", text, flags=re.M | re.S)
+
+
+def section(title):
+    (body,) = re.findall(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", MONITORING,
+                         flags=re.M | re.S)
+    return body
+
+
+def test_the_documented_file_is_valid():
+    (example,) = [b for _, b in fenced_blocks(MONITORING)
+                  if b.startswith("# HELP ipxdp_count_packets_total")]
+    res = check_metrics(example)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+    names = {s.name for s in parse(example)}
+    documented = set(re.findall(r"^\| `(ipxdp_\w+)` \|", section("The metrics"), flags=re.M))
+    # Every metric of the example is in the table; the per-prefix ones
+    # need --top and are not in the example.
+    assert names <= documented
+    assert documented - names == {"ipxdp_blocklist_bytes_total",
+                                  "ipxdp_blocklist_prefix_packets_total",
+                                  "ipxdp_blocklist_prefix_bytes_total"}
+
+
+def test_the_documented_rules_and_queries_are_valid(tmp_path):
+    (rules,) = [b for lang, b in fenced_blocks(MONITORING) if lang == "yaml"]
+    (tmp_path / "alerts.yml").write_text(rules)
+    queries = [b.strip() for _, b in fenced_blocks(section("Example queries"))]
+    assert len(queries) == 5
+    recording = {"groups": [{"name": "queries", "rules": [
+        {"record": f"ipxdp:example{i}", "expr": q} for i, q in enumerate(queries)]}]}
+    (tmp_path / "queries.yml").write_text(json.dumps(recording))  # JSON is YAML
+    for name in ["alerts.yml", "queries.yml"]:
+        res = promtools._run([str(promtools.promtool()), "check", "rules", str(tmp_path / name)])
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "SUCCESS" in res.stdout, res.stdout
+    assert "sum by (protocol) (rate(ipxdp_count_packets_total[1m]))" in queries
