@@ -205,10 +205,15 @@ def test_second_run_changes_nothing(host, first):
     assert_no_service_module_ran(again)
 
 
-def test_bad_entry_fails_before_any_change(host, first):
+@pytest.mark.parametrize("entry", [
+    {"name": "a/b", "object": "count"},
+    {"name": DEV, "object": 'count"'},  # a quote would change how systemd reads the file
+    {"name": DEV, "object": "count", "mode": "fast"},
+])
+def test_bad_entry_fails_before_any_change(host, first, entry):
     assert first.rc == 0, first
     before = CONF.read_text()
-    bad = host.play(ipxdp_interfaces=[{"name": "a/b", "object": "count"}])
+    bad = host.play(ipxdp_interfaces=[entry])
     assert bad.rc != 0
     assert bad.tasks["Check the interface entries"].get("failed"), bad
     assert bad.stats["changed"] == 0
