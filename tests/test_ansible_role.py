@@ -112,11 +112,11 @@ class Host:
         v.update(overrides)
         return v
 
-    def play(self, **overrides):
+    def play(self, *options, **overrides):
         self.runs += 1
         path = self.tmp / f"vars-{self.runs}.json"
         path.write_text(json.dumps(self.vars(**overrides)))
-        res = self.ns.run(["ansible-playbook", "-i", "localhost,", "-c", "local",
+        res = self.ns.run(["ansible-playbook", "-i", "localhost,", "-c", "local", *options,
                            "-e", f"@{path}", str(PLAYBOOK)],
                           env=self.env, cwd=self.tmp, timeout=300)
         return Play(res)
@@ -239,6 +239,33 @@ def test_changed_object_replaces_the_program(host, first):
     assert back.rc == 0, back
     assert back.stats["changed"] == 2
     assert host.ns.xdp()["prog"]["name"] == "xdp_count_proto"
+
+
+def test_systemd_path_in_check_mode(host, first):
+    """With ipxdp_systemd on, in check mode (nothing is written or
+    attached): the unit name is the escaped interface name, and the
+    systemd module is what runs; on a machine whose PID 1 is not systemd
+    it fails, which is why the tests above switch it off."""
+    assert first.rc == 0, first
+    before = CONF.read_text()
+    play = host.play("--check", ipxdp_systemd=True,
+                     ipxdp_interfaces=[{"name": "br-lan", "object": "drop-tcp"}])
+    assert play.stdout("Escape the interface names for the unit names") == ["br\\x2dlan"]
+    unit = play.tasks["Enable and start xdp-attach@NAME.service"]
+    assert unit["action"] == "ansible.builtin.systemd"
+    (item,) = unit["results"]
+    if os.path.isdir("/run/systemd/system"):  # systemd is PID 1 (sd_booted)
+        assert play.rc == 0, play
+        assert item["name"] == "xdp-attach@br\\x2dlan.service"
+    else:
+        # "System has not been booted with systemd ..." or "Service is in
+        # unknown state", depending on what systemctl could still read.
+        assert play.rc != 0
+        assert item.get("failed") and item.get("msg"), item
+    attach = play.tasks.get("Attach the programs with xdp-attach")  # not reached after a failure
+    assert attach is None or attach.get("skipped")
+    assert not (ETC / "br-lan.conf").exists()
+    assert CONF.read_text() == before
 
 
 def check(host, addr):
