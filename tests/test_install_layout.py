@@ -55,6 +55,7 @@ def expected_files(prefix):
     files[f"{p}/lib/ipxdp/xdp-lib.sh"] = 0o644
     files.update({f"{p}/lib/bpf/ipxdp/{o}.o": 0o644 for o in OBJECTS})
     files[f"{p}/lib/systemd/system/xdp-attach@.service"] = 0o644
+    files.update({f"{p}/lib/systemd/system/ipxdp-metrics.{u}": 0o644 for u in ("service", "timer")})
     files.update({f"{p}/share/man/man8/{s}.8": 0o644 for s in SCRIPTS})
     files.update({f"{p}/share/doc/ipxdp/{d}": 0o644 for d in docs()})
     files[f"{p}/share/doc/ipxdp/examples/eth0.conf"] = 0o644
