@@ -13,16 +13,14 @@
 """
 
 import os
-import pathlib
 import re
 import stat
 import subprocess
 
 import pytest
 
-from netns import namespace_with_veth
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from ipxdp.netns import namespace_with_veth
+from ipxdp.paths import ROOT
 BUILD = ROOT / "build"
 SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
 OBJECTS = ["drop-tcp", "count", "port-9090"]
