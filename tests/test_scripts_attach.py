@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from ipxdp import paths
+from ipxdp import paths, project
 from ipxdp.netns import VethPair, wait_for
 
 SCRIPTS = paths.scripts_dir()  # the scripts under test
@@ -158,8 +158,9 @@ def test_force_replaces_with_one_ip_force(net, tmp_path, mode):
     new = attach_line(dev, "count", mode).fullmatch(res.stdout)
     assert new and int(new.group(1)) != old_id
     changes = [line for line in log.read_text().splitlines() if " set " in f" {line} "]
-    keyword = {"native": "xdpdrv", "generic": "xdpgeneric"}[mode]
-    assert changes == [f"-force link set dev {dev} {keyword} obj {OBJDIR / 'count.o'} sec count"]
+    keyword = project.MODE_KEYWORDS[mode]
+    # The scripts hand ip the object's real path (realpath).
+    assert changes == [f"-force link set dev {dev} {keyword} obj {(OBJDIR / 'count.o').resolve()} sec count"]
     assert [(m, n) for m, _, n, _ in s.attached(dev)] == [(mode, "xdp_count_proto")]
 
 
