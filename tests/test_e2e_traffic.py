@@ -3,7 +3,7 @@
 detached through scripts/, in native and in generic mode.
 
 Client and server live in two network namespaces joined by a veth pair
-(tests/netns.py); the program under test sits on the server's end.
+(ipxdp.netns); the program under test sits on the server's end.
 """
 
 import json
