@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """Shared pytest fixtures: the built objects under test (paths.build_dir(),
 which the mutation tests point at broken builds), loaded once per session,
-and count's counters."""
+count's counters, and the objects of the differential test."""
 
 import os
 
 import pytest
 
-from ipxdp import bpf, paths, project
+from ipxdp import bpf, differential, paths, project
 
 
 def pytest_configure(config):
@@ -48,3 +48,11 @@ def counters(count_obj):
     table = bpf.count_counters(count_obj)
     table.clear(range(project.COUNT_KEYS))
     return table
+
+
+@pytest.fixture(scope="session")
+def objs():
+    """The objects as the differential test loads them (ipxdp.differential)."""
+    o = differential.Objects()
+    yield o
+    o.close()

@@ -15,13 +15,6 @@ SEEDS = (1, 2, 3)
 FRAMES_PER_SEED = 5000
 
 
-@pytest.fixture(scope="module")
-def objs():
-    o = differential.Objects()
-    yield o
-    o.close()
-
-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_objects_agree_with_reference(objs, seed):
     found = differential.run_random(objs, seed, 0, FRAMES_PER_SEED)

@@ -6,18 +6,9 @@ fuzz` runs it next to a million random frames."""
 
 import collections
 
-import pytest
-
 from ipxdp import differential, project, reference, sweep, wire
 
 SEED = 1
-
-
-@pytest.fixture(scope="module")
-def objs():
-    o = differential.Objects()
-    yield o
-    o.close()
 
 
 def test_sweep_agrees_with_reference(objs):
