@@ -14,9 +14,9 @@
 
 `make mutants` points IPXDP_BUILD at a broken build and IPXDP_SCRIPTS at
 broken scripts, so everything that runs an object or a script asks here.
-Both are read when called, and made absolute (a relative value is taken
-from the directory the process started in), so a test may pass them to a
-command that runs elsewhere.
+Both are read when called and made absolute (a relative value is taken
+from the current directory), so a test may hand them to a command that
+runs in another directory.
 """
 
 import os
