@@ -20,6 +20,7 @@ import subprocess
 import pytest
 
 from ipxdp.netns import namespace_with_veth
+from ipxdp import paths
 from ipxdp.paths import ROOT
 BUILD = ROOT / "build"
 SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
@@ -255,7 +256,7 @@ def _options(text):
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_man_page_documents_every_option(script):
-    res = subprocess.run([str(ROOT / "scripts" / script), "--help"],
+    res = subprocess.run([str(paths.script(script)), "--help"],
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0
     man = subprocess.run(["man", "-l", str(ROOT / "man" / f"{script}.8")],
