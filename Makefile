@@ -12,6 +12,9 @@
 
 CLANG  ?= clang
 PYTHON ?= /usr/bin/python3
+# Python with the support package in pylib/ importable (docs/hacking.md); the
+# tests find it through tests/pytest.ini.
+PYRUN = PYTHONPATH=$(CURDIR)/pylib $(PYTHON)
 
 TX_PORT ?= 9090
 TX_MAC  ?= 08:00:27:dd:38:2a

@@ -28,4 +28,4 @@ BUILD_DIRS += $(BENCH_BUILD)
 -include $(BENCH_OBJS:.o=.d)
 
 bench: check-root all bench-objs
-	$(Q)$(PYTHON) bench/bench.py $(BENCH_ARGS)
+	$(Q)$(PYRUN) bench/bench.py $(BENCH_ARGS)
