@@ -47,7 +47,9 @@ import tempfile
 import time
 from typing import NamedTuple
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from ipxdp import paths
+
+ROOT = paths.ROOT
 TOOLS = ROOT / "build" / "tools"
 POLICY_RC_D = pathlib.Path("/usr/sbin/policy-rc.d")
 NODE_EXPORTER_PKG = "prometheus-node-exporter"

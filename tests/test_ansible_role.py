@@ -26,8 +26,8 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
-from netns import namespace_with_veth
+from ipxdp.paths import ROOT
+from ipxdp.netns import namespace_with_veth
 
 ANSIBLE_DIR = ROOT / "contrib" / "ansible"
 PLAYBOOK = ANSIBLE_DIR / "site.yml"

@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from ipxdp.paths import ROOT
 from promtools import DEBIAN_TEXTFILE_DIR
 
 UNITS = ["ipxdp-metrics.service", "ipxdp-metrics.timer"]

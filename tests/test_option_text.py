@@ -18,9 +18,10 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from ipxdp import paths
+from ipxdp.paths import ROOT
 
-SCRIPTS = pathlib.Path(os.environ.get("IPXDP_SCRIPTS", ROOT / "scripts"))
+SCRIPTS = paths.scripts_dir()
 MAN = ROOT / "man"
 # Every script that uses the library: a new one is checked without being
 # named here (and fails until it has a man page).

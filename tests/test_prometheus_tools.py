@@ -21,7 +21,7 @@ import tempfile
 import pytest
 
 import promtools
-from conftest import ROOT
+from ipxdp.paths import ROOT
 from promtools import NodeExporter, check_metrics, parse, value
 
 MONITORING = (ROOT / "docs" / "monitoring.md").read_text()
