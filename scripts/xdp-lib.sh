@@ -768,7 +768,7 @@ ipxdp_little_endian()
 # shellcheck disable=SC2016 # awk's variables, not the shell's
 IPXDP_AWK_COUNTERS='
 BEGIN {
-	RS = "\"key\":\\["
+	RS = "\"key\"[ \t\n]*:[ \t\n]*\\["
 	FS = "\"0x"
 	for (i = 0; i < 256; i++)
 		BYTE[sprintf("%02x", i)] = i
