@@ -191,6 +191,22 @@ def test_the_textfile_scraped_from_node_exporter(net, env, textfiles):
     assert not [s for s in samples if s.name.startswith("ipxdp_blocklist")]
 
 
+def test_nothing_attached_is_a_valid_file_without_series(env, textfiles):
+    """No count anywhere, no blocklist: the file holds only the HELP and
+    TYPE lines, and node_exporter reads it without an error."""
+    with namespaces("ipxdp-metrics-empty", "ns", ipv6=False) as (ns,):
+        assert (res := stats(ns, "--textfile", str(textfiles), env=env)).returncode == 0, res.stderr
+    text = (textfiles / "ipxdp.prom").read_text()
+    assert parse(text) == []
+    assert re.findall(r"^# TYPE (\S+)", text, flags=re.M) == \
+        ["ipxdp_count_packets_total", "ipxdp_count_bytes_total", "ipxdp_program_info"]
+    assert check_metrics(text).returncode == 0
+    with NodeExporter(textfiles, user="prometheus") as ne:
+        samples = parse(ne.scrape())
+    assert value(samples, "node_textfile_scrape_error") == 0
+    assert not [s for s in samples if s.name.startswith("ipxdp_")]
+
+
 def test_promtool_accepts_the_output(net, env):
     text = ok(stats(net, "--prometheus", env=env))
     assert 'interface="a\\"b\\\\c"' in text
@@ -541,3 +557,18 @@ def test_bad_input(net, env, bpffs, args, code, message):
     res = stats(net, *args, env=env)
     assert (res.returncode, res.stdout, res.stderr) == \
         (code, "", f"xdp-stats: {message.format(bpffs=bpffs)}\n")
+
+
+def test_the_documented_metrics_are_the_real_ones(net, env, blocklist):
+    """docs/monitoring.md: its table names exactly the families xdp-stats
+    prints (with the blocklist and --top), and its example file uses their
+    HELP lines."""
+    text = ok(stats(net, "--prometheus", "--top", "1", env=env))
+    families = re.findall(r"^# TYPE (\S+) ", text, flags=re.M)
+    doc = (paths.ROOT / "docs" / "monitoring.md").read_text()
+    table = re.search(r"^## The metrics\n(.*?)^## ", doc, flags=re.M | re.S)[1]
+    assert sorted(re.findall(r"^\| `(ipxdp_\w+)` \|", table, flags=re.M)) == sorted(families)
+    (example,) = re.findall(r"^```\n(# HELP ipxdp_count_packets_total .*?)^```$", doc,
+                            flags=re.M | re.S)
+    assert set(re.findall(r"^# HELP .*$", example, flags=re.M)) <= \
+        set(re.findall(r"^# HELP .*$", text, flags=re.M))
