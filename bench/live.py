@@ -7,6 +7,9 @@ and arrives at the other end, in the namespace of one configuration:
 
   floor             XDP_DROP only, native XDP
   drop-tcp-native   drop-tcp, native XDP
+  xdp-filter-native xdp-filter's xdpfilt_alw_tcp.o with a rule dropping TCP
+                    to the flood's port, native XDP (loaded by the bench
+                    with its maps unpinned, held by a child process)
   drop-tcp-generic  drop-tcp, generic XDP          (GRO on, see below)
   nft-ingress       nftables netdev ingress rule   (GRO on)
   nft-prerouting    nftables inet prerouting rule  (GRO on)
@@ -43,6 +46,7 @@ WARM = 1000  # untimed frames before each timed run
 CONFIGS = [
     ("floor", "floor (XDP_DROP only), native", "xdp"),
     ("drop-tcp-native", "drop-tcp, native XDP", "xdp"),
+    ("xdp-filter-native", "xdp-filter alw_tcp, native XDP", "xdp"),
     ("drop-tcp-generic", "drop-tcp, generic XDP", "early"),
     ("nft-ingress", "nftables netdev ingress", "early"),
     ("nft-prerouting", "nftables inet prerouting", "prerouting"),
@@ -55,7 +59,28 @@ def _mac(i, end):
     return f"02:00:00:be:{0x10 + i:02x}:{end:02x}"
 
 
-def _setup_config(name, ns, dev, root):
+def holder(conn, ns, program, dev):
+    """Child process: load @program (a peers.Program) in namespace @ns,
+    attach it to @dev with a BPF link and keep it there until the driver
+    closes the pipe (or says "quit")."""
+    try:
+        timedrun.setns(ns)
+        obj = program.load()
+        link = timedrun.hold(obj.prog_fd(program.section), dev)
+        conn.send(("ok",))
+        try:
+            conn.recv()
+        except EOFError:
+            pass
+        os.close(link)
+        obj.close()
+    except (OSError, KeyError, BenchError) as e:
+        conn.send(("error", str(e)))
+    finally:
+        conn.close()
+
+
+def _setup_config(name, ns, dev, root, start_holder, peer):
     """Make namespace @ns drop the flood on @dev the way @name does."""
     drop_tcp = os.path.join(root, "build", "drop-tcp.o")
     floor = os.path.join(root, "build", "bench", "floor.o")
@@ -65,6 +90,16 @@ def _setup_config(name, ns, dev, root):
     if name == "drop-tcp-native":
         run("ip", "-n", ns, "link", "set", "dev", dev, "xdpdrv", "obj", drop_tcp, "sec", "drop-tcp")
         return
+    if name == "xdp-filter-native":
+        # Not through ip: it would pin the peer's maps on the host.
+        conn = start_holder(holder, ns, peer, dev)
+        try:
+            reply = conn.recv()
+        except EOFError:
+            raise BenchError("the process holding xdp-filter died") from None
+        if reply[0] != "ok":
+            raise BenchError(f"xdp-filter: {reply[1]}")
+        return conn
     # No native program: GRO gives the veth the NAPI instance that
     # redirected frames need.
     run("ip", "netns", "exec", ns, "ethtool", "-K", dev, "gro", "on")
@@ -160,11 +195,15 @@ class Live:
     """The sender namespace, one receiver namespace per configuration, and
     the generator child; the driver creates it, runs rounds, closes it."""
 
-    def __init__(self, namespaces, root, start_worker):
+    def __init__(self, namespaces, root, start_worker, start_holder, peer):
+        """@start_worker starts the generator (pinned), @start_holder the
+        process holding @peer (a peers.Program) on its receiver."""
         self.root = root
         self.nss = namespaces
         self.tx = namespaces.name("tx")  # created by the driver (micro uses it)
         self.rx = {}
+        self.holders = []
+        self.conn = None
         for i, (name, _, _) in enumerate(CONFIGS):
             rns = namespaces.add(name)
             tdev = f"tx-{i}"
@@ -173,7 +212,9 @@ class Live:
             run("ip", "-n", rns, "addr", "add", "198.18.0.2/32", "dev", "rx")
             run("ip", "-n", rns, "link", "set", "dev", "rx", "up")
             run("ip", "-n", self.tx, "link", "set", "dev", tdev, "up")
-            _setup_config(name, rns, "rx", root)
+            held = _setup_config(name, rns, "rx", root, start_holder, peer)
+            if held:
+                self.holders.append(held)
             self.rx[name] = (rns, tdev, _mac(i, 1), _mac(i, 2))
         self.conn = start_worker(worker, self.tx, os.path.join(root, "build", "bench", "gen-redirect.o"),
                                  "hold-gen")
@@ -247,7 +288,8 @@ class Live:
         return out
 
     def close(self):
-        try:
-            self.conn.send(("quit",))
-        except OSError:
-            pass
+        for conn in [c for c in [self.conn] + self.holders if c]:
+            try:
+                conn.send(("quit",))
+            except OSError:
+                pass
