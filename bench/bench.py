@@ -25,8 +25,8 @@ options:
   --cpu N           the CPU to run the programs and the generator on
                     (default: the last one this process may use)
   --loads N         per-packet bench: times every program is loaded afresh
-                    (default 16, quick 2)
-  --rounds N        per-packet bench: rounds per load (default 3, quick 1)
+                    (default 20, quick 2)
+  --rounds N        per-packet bench: rounds per load (default 2, quick 1)
   --live-rounds N   rounds of the live bench (default 31, quick 3)
   -h, --help        show this help
 
@@ -41,6 +41,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import signal
 import sys
 import time
@@ -92,8 +93,8 @@ def parse_args(argv):
         print(__doc__.strip())
         sys.exit(0)
     quick = args.quick
-    args.loads = args.loads or (2 if quick else 16)
-    args.rounds = args.rounds or (1 if quick else 3)
+    args.loads = args.loads or (2 if quick else 20)
+    args.rounds = args.rounds or (1 if quick else 2)
     args.live_rounds = args.live_rounds or (3 if quick else 31)
     args.call_ms = 0.3 if quick else 1       # one per-packet call (the floor's time)
     args.calls = 2 if quick else 3           # a per-packet cell: the fastest of these
@@ -205,7 +206,7 @@ def bench_micro(args, children, tx, packets):
               for name, data, _ in frames]
     import micro
     conn = children.start(micro.worker, tx, args.cpu, programs, hold_devs(len(programs)), frames,
-                          args.loads, args.rounds, args.call_ms, args.calls, 0 if args.quick else 1)
+                          args.loads, args.rounds, args.call_ms, args.calls, 0 if args.quick else 0.5)
     try:
         raw = conn.recv()
     except EOFError:
@@ -223,10 +224,12 @@ def bench_live(args, children, nss):
     import live
     import report
     lv = live.Live(nss, ROOT, children.start_pinned(args.cpu), children.start, peer())
+    rng = random.Random(2)
     try:
         frames = lv.calibrate(args.run_s, 20000 if args.quick else 100000)
         rounds, busy = [], []
         for rnd in range(args.live_rounds):
+            lv.reload(rng)
             if not args.quick:
                 netns.wait_quiet(1, sample=0.1, exclude={args.cpu})
             a = netns.cpu_times()
@@ -282,10 +285,14 @@ def main(argv=None):
 
         busy = netns.wait_quiet(args.quiet_wait, log=log)
         log(f"per-packet bench: {args.loads} loads x {args.rounds} rounds on CPU {args.cpu}")
+        t0 = time.monotonic()
         micro = bench_micro(args, children, tx, packets)
+        parts = {"micro": time.monotonic() - t0}
         busy2 = netns.wait_quiet(args.quiet_wait, log=log)
         log(f"live bench: {args.live_rounds} rounds on CPU {args.cpu}")
+        t0 = time.monotonic()
         lv = bench_live(args, children, nss)
+        parts["live"] = time.monotonic() - t0
         if stats.read() != "0":
             log("warning: kernel.bpf_stats_enabled was turned on during the run: figures are slow")
     except (BenchError, OSError) as e:
@@ -310,7 +317,8 @@ def main(argv=None):
     aa_line, line, targets = report.verdict(micro, lv)
     elapsed = time.monotonic() - started
     meta = dict(machine(), cpu=args.cpu, quick=args.quick, date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
-                seconds=round(elapsed, 1), busy_before=[round(busy, 3), round(busy2, 3)],
+                seconds=round(elapsed, 1), seconds_per_part={k: round(v, 1) for k, v in parts.items()},
+                busy_before=[round(busy, 3), round(busy2, 3)],
                 bpf_stats_enabled_before=stats.saved_before)
     notes = [peer().note]
     text = report.micro_table(micro, PROGRAMS, args.cpu, notes) + [""] + report.live_table(lv, args.cpu) + \

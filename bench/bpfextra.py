@@ -10,6 +10,7 @@
   libbpf skips, and says so) are not printed; errors still raise.
 - set_percpu(): write one value into every CPU's slot of a per-CPU map
   element.
+- update_link(): swap the program a BPF link attaches for another one.
 """
 
 import ctypes
@@ -24,6 +25,7 @@ for _name, _res, _args in [
     ("bpf_map__name", ctypes.c_char_p, [_vp]),
     ("bpf_map__set_pin_path", ctypes.c_int, [_vp, ctypes.c_char_p]),
     ("libbpf_set_print", _vp, [_vp]),
+    ("bpf_link_update", ctypes.c_int, [ctypes.c_int, ctypes.c_int, _vp]),
 ]:
     _fn = getattr(_lib, _name)
     _fn.restype, _fn.argtypes = _res, _args
@@ -62,3 +64,8 @@ def set_percpu(map_fd, key, value):
     k = ctypes.create_string_buffer(bytes(key), len(key))
     v = (ctypes.c_uint64 * n)(*([value] * n))
     bpfrun._check(_lib.bpf_map_update_elem(map_fd, k, v, 0), f"updating key {bytes(key).hex()}")
+
+
+def update_link(link_fd, prog_fd):
+    """Make BPF link @link_fd attach @prog_fd instead, atomically."""
+    bpfrun._check(_lib.bpf_link_update(link_fd, prog_fd, None), "updating a BPF link")

@@ -26,7 +26,8 @@ each batch, so the time of a run is the time to generate *and* receive its
 frames: "ns per frame" is that sum, the same generator cost in every
 configuration.  Each round runs every configuration once, in a rotated
 order; every ratio is taken between two configurations of the same round.
-After every run the receiver's counters must account for every frame.
+After every round each receiver's counters must account for every frame
+sent to it.
 """
 
 import os
@@ -46,6 +47,7 @@ WARM = 1000  # untimed frames before each timed run
 CONFIGS = [
     ("floor", "floor (XDP_DROP only), native", "xdp"),
     ("drop-tcp-native", "drop-tcp, native XDP", "xdp"),
+    ("drop-tcp-native-copy", "drop-tcp again (A/A), native", "xdp"),
     ("xdp-filter-native", "xdp-filter alw_tcp, native XDP", "xdp"),
     ("drop-tcp-generic", "drop-tcp, generic XDP", "early"),
     ("nft-ingress", "nftables netdev ingress", "early"),
@@ -59,19 +61,40 @@ def _mac(i, end):
     return f"02:00:00:be:{0x10 + i:02x}:{end:02x}"
 
 
+# Native XDP programs loaded with ip: (object, section).  Each is loaded
+# afresh (ip -force) before every round, like xdp-filter (see holder), so
+# that where the kernel places a program, which moves its cost by a few
+# tenths of a ns, is a different draw every round.
+NATIVE = {
+    "floor": ("build/bench/floor.o", "floor"),
+    "drop-tcp-native": ("build/drop-tcp.o", "drop-tcp"),
+    "drop-tcp-native-copy": ("build/drop-tcp.o", "drop-tcp"),
+}
+
+
 def holder(conn, ns, program, dev):
-    """Child process: load @program (a peers.Program) in namespace @ns,
-    attach it to @dev with a BPF link and keep it there until the driver
-    closes the pipe (or says "quit")."""
+    """Child process: load @program (a peers.Program) in namespace @ns and
+    attach it to @dev with a BPF link; on "reload", load it afresh and
+    swap it in (bpf_link_update), until the driver says "quit" or closes
+    the pipe."""
     try:
         timedrun.setns(ns)
+        import bpfextra
         obj = program.load()
         link = timedrun.hold(obj.prog_fd(program.section), dev)
         conn.send(("ok",))
-        try:
-            conn.recv()
-        except EOFError:
-            pass
+        while True:
+            try:
+                msg = conn.recv()
+            except EOFError:
+                break
+            if msg[0] != "reload":
+                break
+            new = program.load()
+            bpfextra.update_link(link, new.prog_fd(program.section))
+            obj.close()
+            obj = new
+            conn.send(("ok",))
         os.close(link)
         obj.close()
     except (OSError, KeyError, BenchError) as e:
@@ -80,25 +103,32 @@ def holder(conn, ns, program, dev):
         conn.close()
 
 
+def _reply(conn):
+    try:
+        reply = conn.recv()
+    except EOFError:
+        raise BenchError("the process holding xdp-filter died") from None
+    if reply[0] != "ok":
+        raise BenchError(f"xdp-filter: {reply[1]}")
+
+
+def _attach(ns, dev, root, name):
+    path, sec = NATIVE[name]
+    run("ip", "-force", "-n", ns, "link", "set", "dev", dev, "xdpdrv", "obj", os.path.join(root, path),
+        "sec", sec)
+
+
 def _setup_config(name, ns, dev, root, start_holder, peer):
-    """Make namespace @ns drop the flood on @dev the way @name does."""
+    """Make namespace @ns drop the flood on @dev the way @name does;
+    returns the pipe to the process holding its program, if any."""
     drop_tcp = os.path.join(root, "build", "drop-tcp.o")
-    floor = os.path.join(root, "build", "bench", "floor.o")
-    if name == "floor":
-        run("ip", "-n", ns, "link", "set", "dev", dev, "xdpdrv", "obj", floor, "sec", "floor")
-        return
-    if name == "drop-tcp-native":
-        run("ip", "-n", ns, "link", "set", "dev", dev, "xdpdrv", "obj", drop_tcp, "sec", "drop-tcp")
-        return
+    if name in NATIVE:
+        _attach(ns, dev, root, name)
+        return None
     if name == "xdp-filter-native":
         # Not through ip: it would pin the peer's maps on the host.
         conn = start_holder(holder, ns, peer, dev)
-        try:
-            reply = conn.recv()
-        except EOFError:
-            raise BenchError("the process holding xdp-filter died") from None
-        if reply[0] != "ok":
-            raise BenchError(f"xdp-filter: {reply[1]}")
+        _reply(conn)
         return conn
     # No native program: GRO gives the veth the NAPI instance that
     # redirected frames need.
@@ -234,25 +264,29 @@ class Live:
             raise BenchError(f"generator: {reply[1]}")
         return reply[1:]
 
-    def run_set(self, items):
+    def run_set(self, items, sent):
         """Run [(config, frames)] back to back, each after a short warm-up,
-        check every receiver's counters, and return ns per frame for each.
-        If the generator was preempted during any of them, the whole set
-        is run again (up to RETRIES times)."""
-        kinds = {n: k for n, _, k in CONFIGS}
-        names = list(dict.fromkeys(n for n, _ in items))
-        before = {n: counters(self.rx[n][0], "rx") for n in names}
-        sent = dict.fromkeys(names, 0)
+        and return ns per frame for each; adds what was sent to each
+        configuration to @sent.  If the generator was preempted during any
+        of them, the whole set is run again (up to RETRIES times)."""
         for _ in range(RETRIES):
             results = self._call("runs", [(n, f, WARM) for n, f in items])[0]
             for (n, f), (retval, _, _) in zip(items, results):
-                sent[n] += f + WARM
+                sent[n] = sent.get(n, 0) + f + WARM
                 if retval != 0:
                     raise BenchError(f"generator run for {n} returned {retval}")
             if not any(pre for _, _, pre in results):
                 break
             self.retried += 1
-        for n in names:
+        return [ns / f for (_, f), (_, ns, _) in zip(items, results)]
+
+    def check(self, before, sent):
+        """Check that each receiver's counters went up from @before by what
+        @sent says it was sent, and dropped it where it should; returns the
+        counters now."""
+        kinds = {n: k for n, _, k in CONFIGS}
+        now = dict(before)
+        for n in sent:
             rns = self.rx[n][0]
             after = counters(rns, "rx")
             # NAPI may still be finishing the last batch: give it a moment.
@@ -262,29 +296,46 @@ class Live:
                 time.sleep(0.01)
                 after = counters(rns, "rx")
             _check(n, kinds[n], before[n], after, sent[n])
-        return [ns / f for (_, f), (_, ns, _) in zip(items, results)]
+            now[n] = after
+        return now
 
     def calibrate(self, run_s, probe):
         """Frames per timed run for each configuration: about @run_s seconds."""
+        self.counters = {n: counters(self.rx[n][0], "rx") for n in self.rx}
         for name in self.rx:
-            per = min(self.run_set([(name, probe)] * 3))
+            sent = {}
+            per = min(self.run_set([(name, probe)] * 3, sent))
+            self.counters = self.check(self.counters, sent)
             self.frames[name] = max(10000, int(run_s * 1e9 / per) // 1000 * 1000)
         return dict(self.frames)
+
+    def reload(self, rng):
+        """Load every native program afresh, in a random order."""
+        names = [n for n in self.rx if n in NATIVE] + ["holders"]
+        rng.shuffle(names)
+        for n in names:
+            if n == "holders":
+                for conn in self.holders:
+                    conn.send(("reload",))
+                    _reply(conn)
+            else:
+                _attach(self.rx[n][0], "rx", self.root, n)
 
     def round(self, rnd):
         """One round: every configuration once, in an order rotated by
         @rnd, each back to back with a run of the floor (before it in even
-        rounds, after it in odd ones).  Returns {config: (floor ns, ns)}
-        per frame."""
+        rounds, after it in odd ones); then every receiver's counters are
+        checked.  Returns {config: (floor ns, ns)} per frame."""
         names = [n for n in self.rx if n != "floor"]
         k = rnd % len(names)
-        out = {}
+        out, sent = {}, {}
         for name in names[k:] + names[:k]:
             pair = [("floor", self.frames["floor"]), (name, self.frames[name])]
             if rnd % 2:
                 pair.reverse()
-            ns = dict(zip((n for n, _ in pair), self.run_set(pair)))
+            ns = dict(zip((n for n, _ in pair), self.run_set(pair, sent)))
             out[name] = (ns["floor"], ns[name])
+        self.counters = self.check(self.counters, sent)
         return out
 
     def close(self):

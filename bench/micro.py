@@ -65,7 +65,7 @@ def worker(conn, ns, cpu, programs, hold_devs, frames, loads, rounds, call_ms, c
     """Child process body.  @programs: {name: peers.Program}, the floor
     first; @frames: [(name, bytes, {program: verdict})]; @loads loads of
     @rounds rounds, each cell the minimum of @calls calls of about @call_ms
-    (the floor's time).  Before each round it waits up to @quiet_wait
+    (the floor's time).  Before each load it waits up to @quiet_wait
     seconds for the other CPUs to be quiet.  Sends back
     {"repeat": n, "ns": {program: {frame: [ns per round]}}, "load": [load of
     each round], "sizes": {program: (insns, jited bytes)}, "busy": [per
@@ -78,6 +78,8 @@ def worker(conn, ns, cpu, programs, hold_devs, frames, loads, rounds, call_ms, c
         result = {p: {name: [] for name, _, _ in frames} for p in progs}
         load_of, busy, retried, repeat, sizes = [], [], 0, None, None
         for ld in range(loads):
+            if quiet_wait:
+                netns.wait_quiet(quiet_wait, sample=0.1, exclude={cpu})
             order = progs[:]
             rng.shuffle(order)
             objs, fds, links = _load(programs, order, hold_devs, frames)
@@ -95,8 +97,6 @@ def worker(conn, ns, cpu, programs, hold_devs, frames, loads, rounds, call_ms, c
                     r.set_repeat(repeat)
                     r.call()  # warm every program and frame once
                 for _ in range(rounds):
-                    if quiet_wait:
-                        netns.wait_quiet(quiet_wait, sample=0.1, exclude={cpu})
                     before = netns.cpu_times()
                     order = list(range(len(frames)))
                     rng.shuffle(order)

@@ -19,6 +19,7 @@ from live import BATCH, CONFIGS, LABELS
 # The targets, each against what the same run measures.
 PEER = "xdp-filter"             # the peer every micro target is judged against
 AA_PAIR = ("drop-tcp", "drop-tcp-copy")
+LIVE_AA = ("drop-tcp-native", "drop-tcp-native-copy")
 AA_MIN_NS, AA_FRACTION = 0.5, 0.05  # two copies agree within 0.5 ns or 5%
 CHEAPER_THAN_PEER = ["drop-tcp", "count", "port-9090"]
 PRICE = "drop-tcp"              # whose price of correctness is judged
@@ -115,6 +116,10 @@ def live_figures(rounds, frames, busy, retried):
         else:
             continue
         out["ratios"][f"drop-tcp-native/{n}"] = summary(paired(other, mine, lambda o, m: o / m), 3)
+    a, b = (out["configs"][n] for n in LIVE_AA)
+    out["aa"] = {"configs": list(LIVE_AA),
+                 "over_floor_ns": round(a["over_floor_ns"]["median"] - b["over_floor_ns"]["median"], 2),
+                 "rate_vs_floor": round(a["rate_vs_floor"]["median"] - b["rate_vs_floor"]["median"], 3)}
     out["busy_other_cpus"] = [round(b, 3) for b in busy]
     out["preempted_runs_rerun"] = retried
     out["raw_ns_per_frame"] = [{n: [round(v, 2) for v in pair] for n, pair in r.items()} for r in rounds]
