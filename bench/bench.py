@@ -98,8 +98,8 @@ def parse_args(argv):
     args.live_rounds = args.live_rounds or (3 if quick else 31)
     args.call_ms = 0.3 if quick else 1       # one per-packet call (the floor's time)
     args.calls = 2 if quick else 3           # a per-packet cell: the fastest of these
-    args.run_s = 0.02 if quick else 0.1      # one live run
-    args.quiet_wait = 2 if quick else 20     # seconds to wait for a quiet machine
+    args.run_s = 0.02 if quick else 0.05     # one live run
+    args.quiet_wait = 2 if quick else 10     # seconds to wait for a quiet machine
     allowed = os.sched_getaffinity(0)
     if args.cpu is None:
         args.cpu = max(allowed)

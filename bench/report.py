@@ -152,7 +152,7 @@ def micro_targets(micro):
                         "value": round(margin, 2), "class": row["label"], "limit": "> 0 ns",
                         "status": _status(margin, noise),
                         "text": f"{p} cheaper than {PEER} on every class (closest: {row['label']}, "
-                                f"{med(row, p):+.2f} vs {med(row, PEER):+.2f} ns)"})
+                                f"{med(row, p):+.2f} vs {med(row, PEER):+.2f} ns, margin {margin:+.2f})"})
     quarter = ", ".join(classes[n]["label"] for n in PRICE_QUARTER)
     for names, limit, which in ((PRICE_QUARTER, PRICE_QUARTER_MAX, quarter),
                                 ([n for n in classes if n not in PRICE_QUARTER], PRICE_OTHER_MAX,
@@ -172,7 +172,7 @@ def micro_targets(micro):
                         "limit": f"<= {limit}", "status": _status(margin, noise),
                         "margin_ns": round(margin, 2),
                         "text": f"price of correctness <= {limit} on {which}: {shown} at worst "
-                                f"({row['label']})"})
+                                f"({row['label']}, margin {margin:+.2f} ns)"})
     return targets
 
 
