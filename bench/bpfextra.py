@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
-"""Two libbpf calls the bench needs beyond tests/bpfrun.py, kept together.
+"""The libbpf calls the bench needs beyond tests/bpfrun.py, kept together.
 
 - UnpinnedObject: open an object, clear every map's pin path, load it.  An
   object whose maps say LIBBPF_PIN_BY_NAME (xdp-filter's do, with generic
   names such as filter_ports) would otherwise reuse a pin of that name under
   /sys/fs/bpf, or leave one there; with the pin paths cleared its maps are
-  fresh, private to this process and gone with it.
-  libbpf's warnings while opening it (xdp-filter's objects have sections
+  fresh, private to this process and gone with it.  libbpf's warnings
+  while opening it (xdp-filter's objects have sections
   libbpf skips, and says so) are not printed; errors still raise.
 - set_percpu(): write one value into every CPU's slot of a per-CPU map
   element.
@@ -15,8 +15,7 @@
 
 import ctypes
 
-import timedrun  # noqa: F401  (puts tests/ on the path)
-import bpfrun
+from timedrun import bpfrun  # tests/bpfrun.py
 
 _lib = bpfrun.libbpf
 _vp = ctypes.c_void_p

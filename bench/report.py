@@ -302,8 +302,11 @@ def plot(path, micro, live, programs, title):
         med = [live["configs"][n]["mpps"]["median"] for n in names]
         lo = [m - live["configs"][n]["mpps"]["min"] for m, n in zip(med, names)]
         hi = [live["configs"][n]["mpps"]["max"] - m for m, n in zip(med, names)]
-        colors = ["#888888", "#2a7ab9", "#5a9e4b", "#7fb2dc", "#d9822b", "#e3a96b", "#c0504d"]
-        ax.barh(range(len(names)), med, xerr=[lo, hi], capsize=3, color=colors[:len(names)])
+        colors = {"floor": "#888888", "drop-tcp-native": "#2a7ab9", "drop-tcp-native-copy": "#5b95c6",
+                  "xdp-filter-native": "#5a9e4b", "drop-tcp-generic": "#7fb2dc", "nft-ingress": "#d9822b",
+                  "nft-prerouting": "#e3a96b", "iptables-raw": "#c0504d"}
+        ax.barh(range(len(names)), med, xerr=[lo, hi], capsize=3,
+                color=[colors.get(n, "#999999") for n in names])
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels(names, fontsize=8)
         ax.invert_yaxis()
