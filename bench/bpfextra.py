@@ -6,8 +6,8 @@
   names such as filter_ports) would otherwise reuse a pin of that name under
   /sys/fs/bpf, or leave one there; with the pin paths cleared its maps are
   fresh, private to this process and gone with it.  libbpf's warnings
-  while opening it (xdp-filter's objects have sections
-  libbpf skips, and says so) are not printed; errors still raise.
+  while opening it (xdp-filter's objects have sections libbpf skips, and
+  says so) are not printed; errors still raise.
 - set_percpu(): write one value into every CPU's slot of a per-CPU map
   element.
 - update_link(): swap the program a BPF link attaches for another one.
