@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #
 # make bench           per-packet cost of each program (BPF_PROG_TEST_RUN) and
-#                      live-frame throughput against nftables and iptables,
-#                      side by side; table on stdout, build/bench.json,
-#                      build/bench.png (about 4 minutes, root)
+#                      live-frame throughput against xdp-filter, nftables
+#                      and iptables, side by side; tables, A/A self-check
+#                      and verdict on stdout, build/bench.json,
+#                      build/bench.png (about 2 minutes, root)
 # make bench QUICK=1   the same, few rounds (under 30 s): checks that the
 #                      bench works, its figures are not to be judged
 #
