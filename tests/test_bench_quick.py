@@ -152,6 +152,9 @@ def test_quick_run_json(quick):
     for t in targets[:3]:
         assert t["status"] == ("met" if t["value"] > noise else "MISSED" if t["value"] < -noise
                                else "noise"), t
+    margin, noise = targets[5]["value"] - 0.95, abs(live["aa"]["rate_vs_floor"])
+    assert targets[5]["status"] == ("met" if margin > noise else "MISSED" if margin < -noise
+                                    else "noise")
 
 
 def test_quick_run_plot_is_a_png(quick):
