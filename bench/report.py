@@ -198,8 +198,8 @@ def verdict(micro, live):
                    f"{'met' if aa['met'] else 'MISSED'}; differences up to {aa['max_ns']:.2f} ns are noise")
         if live:
             la = live["aa"]
-            aa_line += (f"; live, {abs(la['over_floor_ns']):.2f} ns per frame "
-                        f"({abs(la['rate_vs_floor']):.3f}x the floor's rate)")
+            aa_line += (f"; live, by {abs(la['over_floor_ns']):.2f} ns per frame "
+                        f"({abs(la['rate_vs_floor']):.1%} of the floor's rate)")
     short = []
     if micro and micro["loads"] < MIN_LOADS:
         short.append(f"{micro['loads']} loads < {MIN_LOADS}")
