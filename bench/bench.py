@@ -5,10 +5,11 @@
 Measure ipxdp's programs side by side, in one run:
 
   1. per-packet cost of drop-tcp, count, port-9090 and xdp-filter (its
-     TCP-port program with one rule) on nine packet classes, and how it
-     grows with VLAN tags and IPv6 extension headers, against a floor
-     program that only returns XDP_DROP (BPF_PROG_TEST_RUN, timed from
-     userspace), with drop-tcp loaded twice as a self-check (A/A);
+     TCP-port program, dropping TCP to the bench's ports) on nine packet
+     classes, and how it grows with VLAN tags and IPv6 extension headers,
+     against a floor program that only returns XDP_DROP
+     (BPF_PROG_TEST_RUN, timed from userspace), with drop-tcp loaded twice
+     as a self-check (A/A);
   2. frames dropped per second with live frames: the floor, drop-tcp
      (native and generic XDP), xdp-filter (native), an nftables ingress
      rule, an nftables prerouting rule and an iptables raw rule.

@@ -7,6 +7,7 @@ and arrives at the other end, in the namespace of one configuration:
 
   floor             XDP_DROP only, native XDP
   drop-tcp-native   drop-tcp, native XDP
+  drop-tcp-native-copy  the same again, on a receiver of its own (A/A)
   xdp-filter-native xdp-filter's xdpfilt_alw_tcp.o with a rule dropping TCP
                     to the flood's port, native XDP (loaded by the bench
                     with its maps unpinned, held by a child process)
