@@ -47,13 +47,13 @@ import signal
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+import host
+import peers
+from host import BenchError
+from ipxdp import netns, paths, project
 
-import netns  # noqa: E402
-import peers  # noqa: E402
-from netns import BenchError, Namespaces, run  # noqa: E402
+ROOT = str(paths.ROOT)
+PREFIX = "ipxdp-bench"  # its namespaces: ipxdp-bench-<pid>-<n>-<role>
 
 PROGRAMS = ["touch", "drop-tcp", "count", "port-9090", "xdp-filter"]  # the table's columns
 OBJECTS = {  # program: (object, section); the floor first
@@ -182,17 +182,17 @@ def hold_devs(n):
 
 
 def make_holds(tx, n):
-    """Devices to hold programs in the dispatcher with (timedrun.hold): @n
+    """Devices to hold programs in the dispatcher with (ipxdp.bpf.hold): @n
     for the per-packet bench, one for the generator."""
     devs = hold_devs(n) + ["hold-gen"]
     for i in range(0, len(devs), 2):
-        run("ip", "-n", tx, "link", "add", devs[i], "type", "veth", "peer", "name",
-            devs[i + 1] if i + 1 < len(devs) else devs[i] + "-peer")
+        tx.ip("link", "add", devs[i], "type", "veth", "peer", "name",
+              devs[i + 1] if i + 1 < len(devs) else devs[i] + "-peer")
 
 
 def bench_micro(args, children, tx, packets):
     classes = packets.classes(tx_port())
-    scaling = packets.scaling()
+    scaling = packets.scaling(tx_port())
     # Identical frames (IPv4 TCP is also "0 VLAN tags") are timed once.
     frames, alias = [], {}
     for f in classes + [f for _, _, f in scaling]:
@@ -206,7 +206,7 @@ def bench_micro(args, children, tx, packets):
     frames = [(name, data, {p: prog.expect(by_name[name]) for p, prog in programs.items()})
               for name, data, _ in frames]
     import micro
-    conn = children.start(micro.worker, tx, args.cpu, programs, hold_devs(len(programs)), frames,
+    conn = children.start(micro.worker, tx.path, args.cpu, programs, hold_devs(len(programs)), frames,
                           args.loads, args.rounds, args.call_ms, args.calls, 0 if args.quick else 0.5)
     try:
         raw = conn.recv()
@@ -221,10 +221,10 @@ def bench_micro(args, children, tx, packets):
     return report.micro_figures(raw, classes, scaling, PROGRAMS)
 
 
-def bench_live(args, children, nss):
+def bench_live(args, children, nss, tx):
     import live
     import report
-    lv = live.Live(nss, ROOT, children.start_pinned(args.cpu), children.start, peer())
+    lv = live.Live(nss, tx, children.start_pinned(args.cpu), children.start, peer())
     rng = random.Random(2)
     try:
         frames = lv.calibrate(args.run_s, 20000 if args.quick else 100000)
@@ -232,18 +232,17 @@ def bench_live(args, children, nss):
         for rnd in range(args.live_rounds):
             lv.reload(rng)
             if not args.quick:
-                netns.wait_quiet(1, sample=0.1, exclude={args.cpu})
-            a = netns.cpu_times()
+                host.wait_quiet(1, sample=0.1, exclude={args.cpu})
+            a = host.cpu_times()
             rounds.append(lv.round(rnd))
-            busy.append(netns.busy_between(a, netns.cpu_times(), exclude={args.cpu}))
+            busy.append(host.busy_between(a, host.cpu_times(), exclude={args.cpu}))
     finally:
         lv.close()
     return report.live_figures(rounds, frames, busy, lv.retried)
 
 
 def tx_port():
-    text = open(os.path.join(ROOT, "build", "port-9090.config")).read().split()
-    return int(dict(item.split("=", 1) for item in text)["TX_PORT"])
+    return project.port_9090_config(paths.ROOT / "build")[0]
 
 
 def main(argv=None):
@@ -270,13 +269,13 @@ def main(argv=None):
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, interrupted)
 
-    nss = Namespaces()
+    nss = netns.Namespaces(PREFIX, ipv6=False)  # no IPv6: no stray frames to count
     children = Children()
-    stats = netns.Sysctl("kernel.bpf_stats_enabled", 0)
+    stats = host.Sysctl("kernel.bpf_stats_enabled", 0)
     started = time.monotonic()
     rc = 0
     try:
-        stale = netns.remove_stale()
+        stale = netns.remove_stale(PREFIX)
         if stale:
             log(f"removed {len(stale)} namespaces left by a bench that was killed")
         stats.set()
@@ -284,20 +283,20 @@ def main(argv=None):
         tx = nss.add("tx")
         make_holds(tx, len(micro_programs()))
 
-        busy = netns.wait_quiet(args.quiet_wait, log=log)
+        busy = host.wait_quiet(args.quiet_wait, log=log)
         log(f"per-packet bench: {args.loads} loads x {args.rounds} rounds on CPU {args.cpu}")
         t0 = time.monotonic()
         micro = bench_micro(args, children, tx, packets)
         parts = {"micro": time.monotonic() - t0}
-        busy2 = netns.wait_quiet(args.quiet_wait, log=log)
+        busy2 = host.wait_quiet(args.quiet_wait, log=log)
         log(f"live bench: {args.live_rounds} rounds on CPU {args.cpu}")
         t0 = time.monotonic()
-        lv = bench_live(args, children, nss)
+        lv = bench_live(args, children, nss, tx)
         parts["live"] = time.monotonic() - t0
         if stats.read() != "0":
             log("warning: kernel.bpf_stats_enabled was turned on during the run: figures are slow")
-    except (BenchError, OSError) as e:
-        log(str(e))
+    except (BenchError, OSError, netns.CommandFailed) as e:
+        log(str(e).split("\n", 1)[0])
         rc = 1
     except Interrupted as e:
         log(f"interrupted ({e}): removing its namespaces")
@@ -306,7 +305,7 @@ def main(argv=None):
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         children.stop()
-        left = nss.cleanup()
+        left = nss.close()
         stats.restore()
         if left:
             log(f"could not remove namespaces: {' '.join(left)}")

@@ -37,7 +37,8 @@ import socket
 import time
 
 import timedrun
-from netns import BenchError, run
+from host import BenchError
+from ipxdp import bpf, paths
 
 PORT = 5201
 BATCH = 64  # frames per batch: the veth ring holds 256
@@ -73,16 +74,16 @@ NATIVE = {
 }
 
 
-def holder(conn, ns, program, dev):
-    """Child process: load @program (a peers.Program) in namespace @ns and
+def holder(conn, ns_path, program, dev):
+    """Child process: load @program (a peers.Program) in the namespace at
+    @ns_path and
     attach it to @dev with a BPF link; on "reload", load it afresh and
     swap it in (bpf_link_update), until the driver says "quit" or closes
     the pipe."""
     try:
-        timedrun.setns(ns)
-        import bpfextra
+        bpf.setns(ns_path)
         obj = program.load()
-        link = timedrun.hold(obj.prog_fd(program.section), dev)
+        link = bpf.hold(obj.prog_fd(program.section), dev)
         conn.send(("ok",))
         while True:
             try:
@@ -92,7 +93,7 @@ def holder(conn, ns, program, dev):
             if msg[0] != "reload":
                 break
             new = program.load()
-            bpfextra.update_link(link, new.prog_fd(program.section))
+            bpf.update_link(link, new.prog_fd(program.section))
             obj.close()
             obj = new
             conn.send(("ok",))
@@ -113,56 +114,56 @@ def _reply(conn):
         raise BenchError(f"xdp-filter: {reply[1]}")
 
 
-def _attach(ns, dev, root, name):
+def _attach(ns, dev, name):
     path, sec = NATIVE[name]
-    run("ip", "-force", "-n", ns, "link", "set", "dev", dev, "xdpdrv", "obj", os.path.join(root, path),
-        "sec", sec)
+    ns.ip("-force", "link", "set", "dev", dev, "xdpdrv", "obj", str(paths.ROOT / path), "sec", sec)
 
 
-def _setup_config(name, ns, dev, root, start_holder, peer):
-    """Make namespace @ns drop the flood on @dev the way @name does;
-    returns the pipe to the process holding its program, if any."""
-    drop_tcp = os.path.join(root, "build", "drop-tcp.o")
+def _setup_config(name, ns, dev, start_holder, peer):
+    """Make namespace @ns (an ipxdp.netns.Namespace) drop the flood on @dev
+    the way @name does; returns the pipe to the process holding its
+    program, if any."""
+    drop_tcp = str(paths.ROOT / "build" / "drop-tcp.o")
     if name in NATIVE:
-        _attach(ns, dev, root, name)
+        _attach(ns, dev, name)
         return None
     if name == "xdp-filter-native":
         # Not through ip: it would pin the peer's maps on the host.
-        conn = start_holder(holder, ns, peer, dev)
+        conn = start_holder(holder, ns.path, peer, dev)
         _reply(conn)
         return conn
     # No native program: GRO gives the veth the NAPI instance that
     # redirected frames need.
-    run("ip", "netns", "exec", ns, "ethtool", "-K", dev, "gro", "on")
+    ns.run(["ethtool", "-K", dev, "gro", "on"], check=True)
     if name == "drop-tcp-generic":
-        run("ip", "-n", ns, "link", "set", "dev", dev, "xdpgeneric", "obj", drop_tcp, "sec", "drop-tcp")
+        ns.ip("link", "set", "dev", dev, "xdpgeneric", "obj", drop_tcp, "sec", "drop-tcp")
     elif name == "nft-ingress":
-        run("ip", "netns", "exec", ns, "nft", "-f", "-", input=(
+        ns.run(["nft", "-f", "-"], check=True, input=(
             "table netdev ipxdp_bench {\n"
             f"  chain ingress {{ type filter hook ingress device \"{dev}\" priority 0;\n"
             f"    tcp dport {PORT} drop\n  }}\n}}\n"))
     elif name == "nft-prerouting":
-        run("ip", "netns", "exec", ns, "nft", "-f", "-", input=(
+        ns.run(["nft", "-f", "-"], check=True, input=(
             "table inet ipxdp_bench {\n"
             "  chain prerouting { type filter hook prerouting priority 0;\n"
             f"    tcp dport {PORT} drop\n  }}\n}}\n"))
     elif name == "iptables-raw":
-        run("ip", "netns", "exec", ns, "iptables", "-t", "raw", "-A", "PREROUTING",
-            "-p", "tcp", "--dport", str(PORT), "-j", "DROP")
+        ns.run(["iptables", "-t", "raw", "-A", "PREROUTING",
+                "-p", "tcp", "--dport", str(PORT), "-j", "DROP"], check=True)
     else:
         raise ValueError(name)
 
 
 def counters(ns, dev):
     """The receiver's frame counters: NAPI frames, native XDP drops, and IP
-    frames received and delivered."""
-    out = run("ip", "netns", "exec", ns, "sh", "-c", f"ethtool -S {dev} && cat /proc/net/snmp")
+    frames received and delivered (/proc/net is the reader's namespace's)."""
+    out = ns.run(["sh", "-c", 'ethtool -S "$1" && cat /proc/net/snmp', "sh", dev], check=True).stdout
     c = {"frames": 0, "xdp_drops": 0}
     for m in re.finditer(r"rx_queue_\d+_xdp_(packets|drops): (\d+)", out):
         c["frames" if m.group(1) == "packets" else "xdp_drops"] += int(m.group(2))
     ip = [line.split()[1:] for line in out.splitlines() if line.startswith("Ip: ")]
     if len(ip) != 2:
-        raise BenchError(f"cannot read IP counters in {ns}")
+        raise BenchError(f"cannot read IP counters in {ns.name}")
     snmp = dict(zip(ip[0], (int(v) for v in ip[1])))
     c["ip_in"], c["ip_delivered"] = snmp["InReceives"], snmp["InDelivers"]
     return c
@@ -181,18 +182,17 @@ def _check(name, kind, before, after, sent):
                              "the configuration does not drop the flood where it should")
 
 
-def worker(conn, ns, cpu, gen_path, hold_dev):
+def worker(conn, ns_path, cpu, gen_path, hold_dev):
     """Child process: the generator, pinned at real-time priority (see
-    timedrun.pin), in the sender namespace.
+    timedrun.pin), in the sender namespace (at @ns_path).
     Messages: ("prep", key, dev, frame), ("runs", [(key, frames, warm)]),
     ("quit",)."""
     try:
-        timedrun.setns(ns)
+        bpf.setns(ns_path)
         timedrun.pin(cpu)
-        from bpfrun import BpfObject
-        gen = BpfObject(gen_path)
+        gen = bpf.BpfObject(gen_path)
         fd = gen.prog_fd("gen-redirect")
-        link = timedrun.hold(fd, hold_dev)
+        link = bpf.hold(fd, hold_dev)
         runs = {}
         while True:
             try:
@@ -226,28 +226,28 @@ class Live:
     """The sender namespace, one receiver namespace per configuration, and
     the generator child; the driver creates it, runs rounds, closes it."""
 
-    def __init__(self, namespaces, root, start_worker, start_holder, peer):
-        """@start_worker starts the generator (pinned), @start_holder the
+    def __init__(self, namespaces, tx, start_worker, start_holder, peer):
+        """@namespaces: the run's ipxdp.netns.Namespaces; @tx: the sender
+        namespace in it, created by the driver (micro uses it too);
+        @start_worker starts the generator (pinned), @start_holder the
         process holding @peer (a peers.Program) on its receiver."""
-        self.root = root
-        self.nss = namespaces
-        self.tx = namespaces.name("tx")  # created by the driver (micro uses it)
+        self.tx = tx
         self.rx = {}
         self.holders = []
         self.conn = None
         for i, (name, _, _) in enumerate(CONFIGS):
             rns = namespaces.add(name)
             tdev = f"tx-{i}"
-            run("ip", "-n", self.tx, "link", "add", tdev, "address", _mac(i, 1), "type", "veth",
-                "peer", "name", "rx", "address", _mac(i, 2), "netns", rns)
-            run("ip", "-n", rns, "addr", "add", "198.18.0.2/32", "dev", "rx")
-            run("ip", "-n", rns, "link", "set", "dev", "rx", "up")
-            run("ip", "-n", self.tx, "link", "set", "dev", tdev, "up")
-            held = _setup_config(name, rns, "rx", root, start_holder, peer)
+            tx.ip("link", "add", tdev, "address", _mac(i, 1), "type", "veth",
+                  "peer", "name", "rx", "address", _mac(i, 2), "netns", rns.name)
+            rns.ip("addr", "add", "198.18.0.2/32", "dev", "rx")
+            rns.ip("link", "set", "dev", "rx", "up")
+            tx.ip("link", "set", "dev", tdev, "up")
+            held = _setup_config(name, rns, "rx", start_holder, peer)
             if held:
                 self.holders.append(held)
             self.rx[name] = (rns, tdev, _mac(i, 1), _mac(i, 2))
-        self.conn = start_worker(worker, self.tx, os.path.join(root, "build", "bench", "gen-redirect.o"),
+        self.conn = start_worker(worker, tx.path, str(paths.ROOT / "build" / "bench" / "gen-redirect.o"),
                                  "hold-gen")
         from packets import live_frame
         for name, (rns, tdev, smac, dmac) in self.rx.items():
@@ -320,7 +320,7 @@ class Live:
                     conn.send(("reload",))
                     _reply(conn)
             else:
-                _attach(self.rx[n][0], "rx", self.root, n)
+                _attach(self.rx[n][0], "rx", n)
 
     def round(self, rnd):
         """One round: every configuration once, in an order rotated by

@@ -2,7 +2,7 @@
 """Per-packet cost: each program on each frame with BPF_PROG_TEST_RUN.
 
 The run is a number of *loads*.  Each load opens every program afresh, in a
-new random order, holds them all in the XDP dispatcher (see timedrun.hold),
+new random order, holds them all in the XDP dispatcher (see ipxdp.bpf.hold),
 checks every verdict, runs a few rounds, and closes them again.  Where the
 kernel puts a program's JIT image, and so where it sits in the dispatcher's
 search, is fixed for one load and changes from load to load; on some CPUs
@@ -24,12 +24,13 @@ the bench's namespace.
 import os
 import random
 
-import netns
+import host
 import timedrun
-from netns import BenchError
+from host import BenchError
+from ipxdp import bpf
+from ipxdp.bpf import verdict_name
 
 RETRIES = 5  # extra calls a cell may make when calls are preempted
-VERDICT_NAMES = {0: "ABORTED", 1: "DROP", 2: "PASS", 3: "TX", 4: "REDIRECT"}
 
 
 def _load(programs, order, hold_devs, frames):
@@ -44,10 +45,10 @@ def _load(programs, order, hold_devs, frames):
             for p in programs:
                 got = timedrun.TimedRun(fds[p], data, 1).call()[0]
                 if got != expect[p]:
-                    raise BenchError(f"{p} gives {VERDICT_NAMES.get(got, got)} on {name}, "
-                                     f"expected {VERDICT_NAMES[expect[p]]}: not timing a wrong program")
+                    raise BenchError(f"{p} gives {verdict_name(got)} on {name}, "
+                                     f"expected {verdict_name(expect[p])}: not timing a wrong program")
         for p, dev in zip(programs, hold_devs):
-            links.append(timedrun.hold(fds[p], dev))
+            links.append(bpf.hold(fds[p], dev))
         return objs, fds, links
     except BaseException:
         _close(objs, links)
@@ -61,9 +62,9 @@ def _close(objs, links):
         o.close()
 
 
-def worker(conn, ns, cpu, programs, hold_devs, frames, loads, rounds, call_ms, calls, quiet_wait):
-    """Child process body.  @programs: {name: peers.Program}, the floor
-    first; @frames: [(name, bytes, {program: verdict})]; @loads loads of
+def worker(conn, ns_path, cpu, programs, hold_devs, frames, loads, rounds, call_ms, calls, quiet_wait):
+    """Child process body, in the namespace at @ns_path.
+    @programs: {name: peers.Program}, the floor first; @frames: [(name, bytes, {program: verdict})]; @loads loads of
     @rounds rounds, each cell the minimum of @calls calls of about @call_ms
     (the floor's time).  Before each load it waits up to @quiet_wait
     seconds for the other CPUs to be quiet.  Sends back
@@ -71,7 +72,7 @@ def worker(conn, ns, cpu, programs, hold_devs, frames, loads, rounds, call_ms, c
     each round], "sizes": {program: (insns, jited bytes)}, "busy": [per
     round], "retried": calls made again} or {"error": message}."""
     try:
-        timedrun.setns(ns)
+        bpf.setns(ns_path)
         timedrun.pin(cpu)
         progs = list(programs)
         rng = random.Random(1)
@@ -79,7 +80,7 @@ def worker(conn, ns, cpu, programs, hold_devs, frames, loads, rounds, call_ms, c
         load_of, busy, retried, repeat, sizes = [], [], 0, None, None
         for ld in range(loads):
             if quiet_wait:
-                netns.wait_quiet(quiet_wait, sample=0.1, exclude={cpu})
+                host.wait_quiet(quiet_wait, sample=0.1, exclude={cpu})
             order = progs[:]
             rng.shuffle(order)
             objs, fds, links = _load(programs, order, hold_devs, frames)
@@ -97,7 +98,7 @@ def worker(conn, ns, cpu, programs, hold_devs, frames, loads, rounds, call_ms, c
                     r.set_repeat(repeat)
                     r.call()  # warm every program and frame once
                 for _ in range(rounds):
-                    before = netns.cpu_times()
+                    before = host.cpu_times()
                     order = list(range(len(frames)))
                     rng.shuffle(order)
                     for fi in order:
@@ -116,7 +117,7 @@ def worker(conn, ns, cpu, programs, hold_devs, frames, loads, rounds, call_ms, c
                             if best is None:  # preempted every time: keep the last
                                 best = t
                             result[p][name].append(best / repeat)
-                    busy.append(netns.busy_between(before, netns.cpu_times(), exclude={cpu}))
+                    busy.append(host.busy_between(before, host.cpu_times(), exclude={cpu}))
                     load_of.append(ld)
             finally:
                 _close(objs, links)

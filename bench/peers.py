@@ -3,7 +3,7 @@
 
 A Program says where its object is, which section to load, whether its
 maps must be kept off the host's bpffs (a peer's maps are pinned by name:
-see bpfextra.UnpinnedObject), which map entries to write after loading (a
+see ipxdp.bpf.BpfObject's unpinned), which map entries to write after loading (a
 peer's rules), and the verdict it must give each frame.  load() does all of
 it; the bench checks every verdict before it times a program.
 
@@ -23,9 +23,9 @@ import os
 import socket
 import struct
 
-from packets import DROP, PASS
+from ipxdp import bpf
+from ipxdp.bpf import XDP_ABORTED, XDP_DROP, XDP_PASS
 
-XDP_ABORTED = 0
 XDP_FILTER_DIR = "/usr/lib/x86_64-linux-gnu/bpf"
 SRC, DST, TCP = 1, 2, 4          # xdp-filter's map value bits
 XDP_FILTER_MAX_EXT = 5           # IPv6 extension headers it walks (measured)
@@ -34,23 +34,22 @@ XDP_FILTER_MAX_EXT = 5           # IPv6 extension headers it walks (measured)
 class Program:
     """@expect(frame) gives the verdict the program must return on a
     packets.Frame; @rules are (map name, key bytes, u64 value) written into
-    every CPU's slot of a per-CPU map after loading."""
+    every CPU's slot of a per-CPU map after loading.  A @peer's object is
+    loaded with its maps unpinned and libbpf's warnings about it hidden."""
 
-    def __init__(self, name, path, section, expect, unpinned=False, rules=(), note=""):
+    def __init__(self, name, path, section, expect, peer=False, rules=(), note=""):
         self.name, self.path, self.section = name, path, section
         self.expect = expect
-        self.unpinned = unpinned
+        self.peer = peer
         self.rules = list(rules)
         self.note = note
 
     def load(self):
         """The loaded object, rules written; the caller closes it."""
-        import bpfextra
-        from bpfrun import BpfObject
-        obj = bpfextra.UnpinnedObject(self.path) if self.unpinned else BpfObject(self.path)
+        obj = bpf.BpfObject(self.path, unpinned=self.peer, quiet=self.peer)
         try:
             for mapname, key, value in self.rules:
-                bpfextra.set_percpu(obj.map_fd(mapname), key, value)
+                bpf.set_percpu(obj.map_fd(mapname), key, value)
         except (OSError, KeyError):
             obj.close()
             raise
@@ -84,11 +83,11 @@ def xdp_filter_tcp(ports):
     def expect(f):
         if _ipv6_ext_headers(f.data) > XDP_FILTER_MAX_EXT:
             return XDP_ABORTED
-        return DROP if f.expect["drop-tcp"] == DROP else PASS
+        return XDP_DROP if f.expect["drop-tcp"] == XDP_DROP else XDP_PASS
 
     rules = [("filter_ports", struct.pack(">H", p) + b"\0\0", DST | TCP) for p in sorted(set(ports))]
     return Program("xdp-filter", os.path.join(XDP_FILTER_DIR, "xdpfilt_alw_tcp.o"), "xdp", expect,
-                   unpinned=True, rules=rules,
+                   peer=True, rules=rules,
                    note=f"xdp-filter: xdpfilt_alw_tcp.o, rule: drop TCP to port "
                         f"{', '.join(str(p) for p in sorted(set(ports)))}; aborts on IPv6 "
                         f"behind more than {XDP_FILTER_MAX_EXT} extension headers.")
@@ -100,4 +99,4 @@ def xdp_filter_ip(addresses, expect):
     addresses only); @expect as for Program."""
     rules = [("filter_ipv4", socket.inet_aton(a), SRC) for a in addresses]
     return Program("xdp-filter-ip", os.path.join(XDP_FILTER_DIR, "xdpfilt_alw_ip.o"), "xdp", expect,
-                   unpinned=True, rules=rules)
+                   peer=True, rules=rules)

@@ -14,8 +14,10 @@ import time
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BENCH = [ "/usr/bin/python3", str(ROOT / "bench" / "bench.py")]
+from ipxdp import paths
+from ipxdp.paths import ROOT
+
+BENCH = [paths.PYTHON, str(ROOT / "bench" / "bench.py")]
 CLASSES = ["ipv4-tcp", "ipv4-udp", "ipv4-tcp-txport", "ipv6-tcp", "vlan-ipv4-tcp",
            "qinq-ipv6-tcp", "ipv6-ext3-tcp", "ipv4-opts40-tcp", "arp"]
 PROGRAMS = ["touch", "drop-tcp", "count", "port-9090", "xdp-filter"]
@@ -56,7 +58,7 @@ def quick(tmp_path_factory):
     stats_before = STATS.read_text()
     pins_before = pins()
     p = subprocess.Popen(BENCH + ["--quick", "--out", str(out)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, env=paths.python_env())
     try:
         stdout, stderr = p.communicate(timeout=120)
     finally:
@@ -178,7 +180,7 @@ def test_interrupted_bench_cleans_up(tmp_path, sig, phase):
     longer = ["--loads", "1000"] if phase == "per-packet" else ["--live-rounds", "1000"]
     with open(err, "w") as f:
         p = subprocess.Popen(BENCH + ["--quick", "--out", str(tmp_path)] + longer,
-                             stdout=subprocess.DEVNULL, stderr=f, text=True)
+                             stdout=subprocess.DEVNULL, stderr=f, text=True, env=paths.python_env())
     try:
         deadline = time.monotonic() + 60
         want = 1 if phase == "per-packet" else 1 + len(CONFIGS)
@@ -207,9 +209,10 @@ def test_interrupted_bench_cleans_up(tmp_path, sig, phase):
 
 
 def test_help_and_bad_option():
-    p = subprocess.run(BENCH + ["--help"], capture_output=True, text=True)
+    p = subprocess.run(BENCH + ["--help"], capture_output=True, text=True, env=paths.python_env())
     assert p.returncode == 0
     assert p.stdout.startswith("usage: bench.py [--quick]")
-    p = subprocess.run(BENCH + ["--cpu", str(os.cpu_count() + 7)], capture_output=True, text=True)
+    p = subprocess.run(BENCH + ["--cpu", str(os.cpu_count() + 7)], capture_output=True, text=True,
+                       env=paths.python_env())
     assert p.returncode == 2
     assert f"CPU {os.cpu_count() + 7} is not one this process may use" in p.stderr
