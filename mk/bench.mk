@@ -38,6 +38,7 @@ bench: check-root all bench-objs
 
 # drop-tcp again, with a copy of FILE as the parse.h it finds first.
 AB_BUILD := $(BENCH_BUILD)/ab
+AB_OUT   ?= $(BUILD)/bench-ab.json
 BUILD_DIRS += $(AB_BUILD)
 
 bench-ab: check-root all bench-objs | $(AB_BUILD)
@@ -45,5 +46,5 @@ bench-ab: check-root all bench-objs | $(AB_BUILD)
 	$(Q)cp $(PARSE) $(AB_BUILD)/parse.h
 	@echo "  CLANG   $(AB_BUILD)/drop-tcp.o (parse.h: $(PARSE))"
 	$(Q)$(CLANG) -I$(AB_BUILD) $(BPF_CFLAGS) -c progs/drop-tcp.c -o $(AB_BUILD)/drop-tcp.o
-	$(Q)$(PYRUN) bench/ab.py $(if $(filter-out 0,$(QUICK)),--quick) --out $(BUILD)/bench-ab.json \
+	$(Q)$(PYRUN) bench/ab.py $(if $(filter-out 0,$(QUICK)),--quick) --out $(AB_OUT) \
 		$(AB_BUILD)/drop-tcp.o

@@ -216,3 +216,60 @@ def test_help_and_bad_option():
                        env=paths.python_env())
     assert p.returncode == 2
     assert f"CPU {os.cpu_count() + 7} is not one this process may use" in p.stderr
+
+
+def netns_names():
+    return set(os.listdir("/var/run/netns")) if os.path.isdir("/var/run/netns") else set()
+
+
+def bench_ab(parse, out):
+    return subprocess.run(["make", "-s", "-C", str(ROOT), "bench-ab", f"PARSE={parse}", "QUICK=1",
+                           f"AB_OUT={out}"], capture_output=True, text=True, timeout=120)
+
+
+def test_quick_ab_of_a_parser_copy(tmp_path):
+    """make bench-ab: drop-tcp built from another parse.h (here a copy)
+    against drop-tcp as built, each twice; every class and depth in the
+    table, B - A as the JSON's copies give it, nothing left behind."""
+    parse = tmp_path / "parse-copy.h"
+    parse.write_text((ROOT / "include" / "parse.h").read_text())
+    stats_before, pins_before, netns_before = STATS.read_text(), pins(), netns_names()
+    p = bench_ab(parse, tmp_path / "ab.json")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    start = [i for i, line in enumerate(lines) if line.startswith("A/B (BPF_PROG_TEST_RUN, ")]
+    assert len(start) == 1, p.stdout
+    table = lines[start[0]:]
+    assert "2 loads x 1 round(s), each the fastest of 2 calls of " in table[0]
+    assert table[1].split() == ["class", "A", "A2", "B", "B2", "B-A", "A/A", "B/B", "price", "A", "price", "B"]
+    labels = ["IPv4 TCP", "IPv4 UDP", "IPv4 TCP to 9090", "IPv6 TCP", "VLAN IPv4 TCP", "QinQ IPv6 TCP",
+              "IPv6 3 ext hdrs TCP", "IPv4 40B options TCP", "ARP"] + [f"{n} ext hdrs" for n in range(1, 7)]
+    assert [row[:22].strip() for row in table[2:2 + len(labels)]] == labels
+    assert table[2 + len(labels)].startswith("B - A: ")
+    assert table[3 + len(labels)].startswith("Instructions after the verifier: A ")
+    data = json.loads((tmp_path / "ab.json").read_text())
+    assert data["summary"] == table[2 + len(labels)]
+    assert data["meta"]["b_object"].endswith("build/bench/ab/drop-tcp.o")
+    for name, row in data["classes"].items():
+        m = row["over_floor"]
+        assert row["b_minus_a"] == round((m["B"] + m["B2"]) / 2 - (m["A"] + m["A2"]) / 2, 3), name
+        assert row["aa"] == round(m["A"] - m["A2"], 3), name
+    assert data["noise_ns"] == max(max(abs(r["aa"]), abs(r["bb"])) for r in data["classes"].values())
+    assert netns_names() - netns_before == set()
+    assert STATS.read_text() == stats_before
+    assert pins() - pins_before == set()
+
+
+def test_ab_refuses_a_parser_that_changes_a_verdict(tmp_path):
+    """B is timed only if it gives drop-tcp's verdict on every frame: a
+    parser that calls every IPv4 packet TCP drops the UDP frame."""
+    parse = tmp_path / "parse.h"
+    text = (ROOT / "include" / "parse.h").read_text()
+    assert text.count("info->proto = iph->protocol;") == 1
+    parse.write_text(text.replace("info->proto = iph->protocol;", "info->proto = IPPROTO_TCP;"))
+    netns_before = netns_names()
+    p = bench_ab(parse, tmp_path / "ab.json")
+    assert p.returncode != 0
+    assert "ab: B gives DROP on ipv4-udp, expected PASS: not timing a wrong program" in p.stderr
+    assert not (tmp_path / "ab.json").exists()
+    assert netns_names() - netns_before == set()
