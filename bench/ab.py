@@ -163,15 +163,7 @@ def main(argv=None):
         stats.set()
         tx = nss.add("tx")
         bench.make_holds(tx, len(progs))
-        import micro
-        conn = children.start(micro.worker, tx.path, cpu, progs, bench.hold_devs(len(progs)), timed,
-                              loads, rounds, 0.3 if quick else 1, 2 if quick else 3, 0 if quick else 0.5)
-        try:
-            raw = conn.recv()
-        except EOFError:
-            raise BenchError("the per-packet process died") from None
-        if "error" in raw:
-            raise BenchError(raw["error"])
+        raw = bench.run_micro(children, tx, cpu, progs, timed, loads, rounds, quick)
     except (BenchError, OSError, netns.CommandFailed) as e:
         print(f"ab: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1

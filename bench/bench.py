@@ -97,8 +97,6 @@ def parse_args(argv):
     args.loads = args.loads or (2 if quick else 20)
     args.rounds = args.rounds or (1 if quick else 2)
     args.live_rounds = args.live_rounds or (3 if quick else 31)
-    args.call_ms = 0.3 if quick else 1       # one per-packet call (the floor's time)
-    args.calls = 2 if quick else 3           # a per-packet cell: the fastest of these
     args.run_s = 0.02 if quick else 0.05     # one live run
     args.quiet_wait = 2 if quick else 10     # seconds to wait for a quiet machine
     allowed = os.sched_getaffinity(0)
@@ -190,6 +188,25 @@ def make_holds(tx, n):
               devs[i + 1] if i + 1 < len(devs) else devs[i] + "-peer")
 
 
+def run_micro(children, tx, cpu, programs, frames, loads, rounds, quick):
+    """The per-packet worker (micro.py) in namespace @tx on @cpu: @programs
+    ({name: peers.Program}, the floor first, each held on a device of
+    make_holds()) on @frames, @loads loads of @rounds rounds.  Each call
+    lasts about 1 ms of the floor's time (0.3 quick), each cell is the
+    fastest of 3 calls (2 quick), and each load waits up to 0.5 s for a
+    quiet machine (not quick).  Returns what the worker sends back."""
+    import micro
+    conn = children.start(micro.worker, tx.path, cpu, programs, hold_devs(len(programs)), frames,
+                          loads, rounds, 0.3 if quick else 1, 2 if quick else 3, 0 if quick else 0.5)
+    try:
+        raw = conn.recv()
+    except EOFError:
+        raise BenchError("the per-packet bench process died") from None
+    if "error" in raw:
+        raise BenchError(raw["error"])
+    return raw
+
+
 def bench_micro(args, children, tx, packets):
     classes = packets.classes(tx_port())
     scaling = packets.scaling(tx_port())
@@ -205,15 +222,7 @@ def bench_micro(args, children, tx, packets):
     by_name = {f.name: f for f in classes + [f for _, _, f in scaling]}
     frames = [(name, data, {p: prog.expect(by_name[name]) for p, prog in programs.items()})
               for name, data, _ in frames]
-    import micro
-    conn = children.start(micro.worker, tx.path, args.cpu, programs, hold_devs(len(programs)), frames,
-                          args.loads, args.rounds, args.call_ms, args.calls, 0 if args.quick else 0.5)
-    try:
-        raw = conn.recv()
-    except EOFError:
-        raise BenchError("the per-packet bench process died") from None
-    if "error" in raw:
-        raise BenchError(raw["error"])
+    raw = run_micro(children, tx, args.cpu, programs, frames, args.loads, args.rounds, args.quick)
     for name, first in alias.items():
         for p in raw["ns"]:
             raw["ns"][p][name] = raw["ns"][p][first]
