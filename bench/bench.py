@@ -1,28 +1,33 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
-"""usage: bench.py [--quick] [--out DIR] [--cpu N] [--rounds N] [--live-rounds N]
+"""usage: bench.py [--quick] [--out DIR] [--cpu N] [--loads N] [--rounds N] [--live-rounds N]
 
 Measure ipxdp's programs side by side, in one run:
 
-  1. per-packet cost of drop-tcp, count and port-9090 on nine packet
+  1. per-packet cost of drop-tcp, count, port-9090 and xdp-filter (its
+     TCP-port program, dropping TCP to the bench's ports) on nine packet
      classes, and how it grows with VLAN tags and IPv6 extension headers,
      against a floor program that only returns XDP_DROP
-     (BPF_PROG_TEST_RUN, timed from userspace);
+     (BPF_PROG_TEST_RUN, timed from userspace), with drop-tcp loaded twice
+     as a self-check (A/A);
   2. frames dropped per second with live frames: the floor, drop-tcp
-     (native and generic XDP), an nftables ingress rule, an nftables
-     prerouting rule and an iptables raw rule.
+     (native and generic XDP), xdp-filter (native), an nftables ingress
+     rule, an nftables prerouting rule and an iptables raw rule.
 
-Prints the tables and a verdict line against the project's targets, and
-writes DIR/bench.json, DIR/bench.txt and DIR/bench.png.  Needs root, the
-built objects (make all bench-objs) and python3-matplotlib.
+Prints the tables, the A/A self-check and a verdict line against the
+project's targets, and writes DIR/bench.json, DIR/bench.txt and
+DIR/bench.png.  Needs root, the built objects (make all bench-objs),
+xdp-tools (xdp-filter's objects) and python3-matplotlib.
 
 options:
-  --quick           3 rounds of each, short runs (under 30 s): checks that
-                    the bench works; its figures are not judged
+  --quick           few, short rounds (under 30 s): checks that the bench
+                    works; its figures are not judged
   --out DIR         where to write the results (default: build)
   --cpu N           the CPU to run the programs and the generator on
                     (default: the last one this process may use)
-  --rounds N        rounds of the per-packet bench (default 21, quick 3)
+  --loads N         per-packet bench: times every program is loaded afresh
+                    (default 20, quick 2)
+  --rounds N        per-packet bench: rounds per load (default 2, quick 1)
   --live-rounds N   rounds of the live bench (default 31, quick 3)
   -h, --help        show this help
 
@@ -37,18 +42,20 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import signal
 import sys
 import time
 
 import host
+import peers
 from host import BenchError
 from ipxdp import netns, paths, project
 
 ROOT = str(paths.ROOT)
 PREFIX = "ipxdp-bench"  # its namespaces: ipxdp-bench-<pid>-<n>-<role>
 
-PROGRAMS = ["touch", "drop-tcp", "count", "port-9090"]  # besides the floor
+PROGRAMS = ["touch", "drop-tcp", "count", "port-9090", "xdp-filter"]  # the table's columns
 OBJECTS = {  # program: (object, section); the floor first
     "floor": ("build/bench/floor.o", "floor"),
     "touch": ("build/bench/touch.o", "touch"),
@@ -56,7 +63,7 @@ OBJECTS = {  # program: (object, section); the floor first
     "count": ("build/count.o", "count"),
     "port-9090": ("build/port-9090.o", "port-9090"),
 }
-HOLD_DEVS = [f"hold{i}" for i in range(len(OBJECTS))]  # micro: one per program
+AA_COPY = "drop-tcp-copy"  # drop-tcp loaded a second time: the A/A self-check
 
 
 class Interrupted(Exception):
@@ -79,6 +86,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=os.path.join(ROOT, "build"))
     p.add_argument("--cpu", type=int)
+    p.add_argument("--loads", type=int)
     p.add_argument("--rounds", type=int)
     p.add_argument("--live-rounds", type=int)
     args = p.parse_args(argv)
@@ -86,18 +94,18 @@ def parse_args(argv):
         print(__doc__.strip())
         sys.exit(0)
     quick = args.quick
-    args.rounds = args.rounds or (3 if quick else 21)
+    args.loads = args.loads or (2 if quick else 20)
+    args.rounds = args.rounds or (1 if quick else 2)
     args.live_rounds = args.live_rounds or (3 if quick else 31)
-    args.call_ms = 1 if quick else 10        # one per-packet call
-    args.run_s = 0.02 if quick else 0.1      # one live run
-    args.quiet_wait = 2 if quick else 20     # seconds to wait for a quiet machine
+    args.run_s = 0.02 if quick else 0.05     # one live run
+    args.quiet_wait = 2 if quick else 10     # seconds to wait for a quiet machine
     allowed = os.sched_getaffinity(0)
     if args.cpu is None:
         args.cpu = max(allowed)
     elif args.cpu not in allowed:
         p.error(f"CPU {args.cpu} is not one this process may use ({sorted(allowed)})")
-    if args.rounds < 1 or args.live_rounds < 1:
-        p.error("rounds must be at least 1")
+    if args.rounds < 1 or args.live_rounds < 1 or args.loads < 1:
+        p.error("loads and rounds must be at least 1")
     return args
 
 
@@ -152,12 +160,51 @@ def machine():
     return {"kernel": platform.release(), "cpu_model": model, "cpus": os.cpu_count()}
 
 
-def make_holds(tx):
-    """Devices to hold programs in the dispatcher with (timedrun.hold)."""
-    devs = HOLD_DEVS + ["hold-gen"]
+def micro_programs():
+    """{name: peers.Program} the per-packet bench times, the floor first."""
+    progs = {p: peers.ours(p, os.path.join(ROOT, path), sec) for p, (path, sec) in OBJECTS.items()}
+    progs[AA_COPY] = peers.ours(AA_COPY, progs["drop-tcp"].path, "drop-tcp", like="drop-tcp")
+    progs["xdp-filter"] = peer()
+    return progs
+
+
+def peer():
+    """xdp-filter, dropping TCP to every port the bench's TCP frames go to."""
+    import live
+    import packets
+    return peers.xdp_filter_tcp([packets.OTHER_PORT, tx_port(), live.PORT])
+
+
+def hold_devs(n):
+    return [f"hold{i}" for i in range(n)]
+
+
+def make_holds(tx, n):
+    """Devices to hold programs in the dispatcher with (ipxdp.bpf.hold): @n
+    for the per-packet bench, one for the generator."""
+    devs = hold_devs(n) + ["hold-gen"]
     for i in range(0, len(devs), 2):
         tx.ip("link", "add", devs[i], "type", "veth", "peer", "name",
               devs[i + 1] if i + 1 < len(devs) else devs[i] + "-peer")
+
+
+def run_micro(children, tx, cpu, programs, frames, loads, rounds, quick):
+    """The per-packet worker (micro.py) in namespace @tx on @cpu: @programs
+    ({name: peers.Program}, the floor first, each held on a device of
+    make_holds()) on @frames, @loads loads of @rounds rounds.  Each call
+    lasts about 1 ms of the floor's time (0.3 quick), each cell is the
+    fastest of 3 calls (2 quick), and each load waits up to 0.5 s for a
+    quiet machine (not quick).  Returns what the worker sends back."""
+    import micro
+    conn = children.start(micro.worker, tx.path, cpu, programs, hold_devs(len(programs)), frames,
+                          loads, rounds, 0.3 if quick else 1, 2 if quick else 3, 0 if quick else 0.5)
+    try:
+        raw = conn.recv()
+    except EOFError:
+        raise BenchError("the per-packet bench process died") from None
+    if "error" in raw:
+        raise BenchError(raw["error"])
+    return raw
 
 
 def bench_micro(args, children, tx, packets):
@@ -171,16 +218,11 @@ def bench_micro(args, children, tx, packets):
             alias[f.name] = first
         else:
             frames.append((f.name, f.data, f.expect))
-    objects = {p: (os.path.join(ROOT, path), sec) for p, (path, sec) in OBJECTS.items()}
-    import micro
-    conn = children.start(micro.worker, tx.path, args.cpu, objects, HOLD_DEVS, frames,
-                          args.rounds, args.call_ms, 0 if args.quick else 1)
-    try:
-        raw = conn.recv()
-    except EOFError:
-        raise BenchError("the per-packet bench process died") from None
-    if "error" in raw:
-        raise BenchError(raw["error"])
+    programs = micro_programs()
+    by_name = {f.name: f for f in classes + [f for _, _, f in scaling]}
+    frames = [(name, data, {p: prog.expect(by_name[name]) for p, prog in programs.items()})
+              for name, data, _ in frames]
+    raw = run_micro(children, tx, args.cpu, programs, frames, args.loads, args.rounds, args.quick)
     for name, first in alias.items():
         for p in raw["ns"]:
             raw["ns"][p][name] = raw["ns"][p][first]
@@ -191,11 +233,13 @@ def bench_micro(args, children, tx, packets):
 def bench_live(args, children, nss, tx):
     import live
     import report
-    lv = live.Live(nss, tx, children.start_pinned(args.cpu))
+    lv = live.Live(nss, tx, children.start_pinned(args.cpu), children.start, peer())
+    rng = random.Random(2)
     try:
         frames = lv.calibrate(args.run_s, 20000 if args.quick else 100000)
         rounds, busy = [], []
         for rnd in range(args.live_rounds):
+            lv.reload(rng)
             if not args.quick:
                 host.wait_quiet(1, sample=0.1, exclude={args.cpu})
             a = host.cpu_times()
@@ -221,6 +265,9 @@ def main(argv=None):
     if missing:
         log(f"{missing[0]} is not built: run make all bench-objs (or make bench)")
         return 1
+    if not os.path.exists(os.path.join(peers.XDP_FILTER_DIR, "xdpfilt_alw_tcp.o")):
+        log("missing xdp-tools (xdp-filter's objects, the bench's peer): run make deps")
+        return 1
     if importlib.util.find_spec("matplotlib") is None:
         log("missing python3-matplotlib (for the plot): run make deps")
         return 1
@@ -243,14 +290,18 @@ def main(argv=None):
         stats.set()
         import packets
         tx = nss.add("tx")
-        make_holds(tx)
+        make_holds(tx, len(micro_programs()))
 
         busy = host.wait_quiet(args.quiet_wait, log=log)
-        log(f"per-packet bench: {args.rounds} rounds on CPU {args.cpu}")
+        log(f"per-packet bench: {args.loads} loads x {args.rounds} rounds on CPU {args.cpu}")
+        t0 = time.monotonic()
         micro = bench_micro(args, children, tx, packets)
+        parts = {"micro": time.monotonic() - t0}
         busy2 = host.wait_quiet(args.quiet_wait, log=log)
         log(f"live bench: {args.live_rounds} rounds on CPU {args.cpu}")
+        t0 = time.monotonic()
         lv = bench_live(args, children, nss, tx)
+        parts["live"] = time.monotonic() - t0
         if stats.read() != "0":
             log("warning: kernel.bpf_stats_enabled was turned on during the run: figures are slow")
     except (BenchError, OSError, netns.CommandFailed) as e:
@@ -272,16 +323,19 @@ def main(argv=None):
         return rc
 
     import report
-    line, targets = report.verdict(micro, lv)
+    aa_line, line, targets = report.verdict(micro, lv)
     elapsed = time.monotonic() - started
     meta = dict(machine(), cpu=args.cpu, quick=args.quick, date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
-                seconds=round(elapsed, 1), busy_before=[round(busy, 3), round(busy2, 3)],
+                seconds=round(elapsed, 1), seconds_per_part={k: round(v, 1) for k, v in parts.items()},
+                busy_before=[round(busy, 3), round(busy2, 3)],
                 bpf_stats_enabled_before=stats.saved_before)
-    text = report.micro_table(micro, PROGRAMS, args.cpu) + [""] + report.live_table(lv, args.cpu) + \
-        ["", line]
+    notes = [peer().note]
+    text = report.micro_table(micro, PROGRAMS, args.cpu, notes) + [""] + report.live_table(lv, args.cpu) + \
+        ["", aa_line, line]
     print("\n".join(text), flush=True)
     os.makedirs(args.out, exist_ok=True)
-    result = {"meta": meta, "micro": micro, "live": lv, "targets": targets, "verdict": line}
+    result = {"meta": meta, "micro": micro, "live": lv, "targets": targets, "self_check": aa_line,
+              "verdict": line}
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(result, f, indent=1)
         f.write("\n")

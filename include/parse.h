@@ -36,6 +36,9 @@
  * Bounds checks: every read is covered by cursor_advance(), which checks
  * "does [pos, pos + len) lie inside the frame?" exactly once, in one place.
  * The verifier sees that comparison after inlining and accepts the read.
+ * One move of the cursor has no check of its own: the IPv6 walk skips an
+ * extension header's options, which it does not read, and the next
+ * cursor_advance() covers them.
  */
 #ifndef IPXDP_PARSE_H
 #define IPXDP_PARSE_H
@@ -216,7 +219,6 @@ static __always_inline int parse_ipv6(struct cursor *c, struct ip_info *info)
 	struct ipv6hdr *ip6h = c->pos;
 	struct ipv6_opt_hdr *ext;
 	struct ipv6_frag_hdr *frag;
-	__u32 len;
 	__u8 nexthdr;
 
 	if (!cursor_advance(c, sizeof(*ip6h)) || ip6h->version != 6)
@@ -228,13 +230,11 @@ static __always_inline int parse_ipv6(struct cursor *c, struct ip_info *info)
 	for (int i = 0; i < IPV6_EXT_MAX_CHAIN; i++) {
 		if (!is_ipv6_ext(nexthdr))
 			goto done;
-		/* Every extension header is at least 8 bytes long: check
-		 * those, then skip what its own length field adds. */
 		ext = c->pos;
-		if (!cursor_advance(c, 8))
-			return -1;
 		if (nexthdr == IPPROTO_FRAGMENT) {
-			frag = (struct ipv6_frag_hdr *)ext; /* exactly 8 bytes */
+			frag = (struct ipv6_frag_hdr *)ext;
+			if (!cursor_advance(c, sizeof(*frag))) /* exactly 8 bytes */
+				return -1;
 			nexthdr = frag->nexthdr;
 			/* A non-first fragment: the protocol is known, but what
 			 * follows is payload, not headers.  The walk ends. */
@@ -244,19 +244,31 @@ static __always_inline int parse_ipv6(struct cursor *c, struct ip_info *info)
 			}
 			continue;
 		}
-		/* AH counts 4-byte units, the others 8-byte units. */
-		if (nexthdr == IPPROTO_AH)
-			len = (ext->hdrlen + 2) * 4;
-		else
-			len = (ext->hdrlen + 1) * 8;
-		nexthdr = ext->nexthdr;
-		if (!cursor_advance(c, len - 8))
+		if (nexthdr == IPPROTO_AH) {
+			/* 8 bytes, then hdrlen more 4-byte units. */
+			if (!cursor_advance(c, 8))
+				return -1;
+			nexthdr = ext->nexthdr;
+			if (!cursor_advance(c, ext->hdrlen * 4))
+				return -1;
+			continue;
+		}
+		/* Hop-by-hop, routing, destination options: 8 bytes, then
+		 * hdrlen more 8-byte units.  The skip past those has no check
+		 * here: the next header's first check, or the one after the
+		 * walk, covers it, so each of these headers costs one check. */
+		if (!cursor_advance(c, 8))
 			return -1;
+		nexthdr = ext->nexthdr;
+		c->pos += ext->hdrlen * 8;
 	}
 	/* Still an extension header after the last one we walk. */
 	if (is_ipv6_ext(nexthdr))
 		return -1;
 done:
+	/* The cursor may have skipped past the end of the frame. */
+	if (!cursor_advance(c, 0))
+		return -1;
 	info->proto = nexthdr;
 	return 0;
 }

@@ -20,10 +20,17 @@ from ipxdp.paths import ROOT
 BENCH = [paths.PYTHON, str(ROOT / "bench" / "bench.py")]
 CLASSES = ["ipv4-tcp", "ipv4-udp", "ipv4-tcp-txport", "ipv6-tcp", "vlan-ipv4-tcp",
            "qinq-ipv6-tcp", "ipv6-ext3-tcp", "ipv4-opts40-tcp", "arp"]
-PROGRAMS = ["touch", "drop-tcp", "count", "port-9090"]
-CONFIGS = ["floor", "drop-tcp-native", "drop-tcp-generic", "nft-ingress", "nft-prerouting",
-           "iptables-raw"]
+PROGRAMS = ["touch", "drop-tcp", "count", "port-9090", "xdp-filter"]
+CONFIGS = ["floor", "drop-tcp-native", "drop-tcp-native-copy", "xdp-filter-native", "drop-tcp-generic",
+           "nft-ingress", "nft-prerouting", "iptables-raw"]
 STATS = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
+BPFFS = pathlib.Path("/sys/fs/bpf")
+
+
+def pins():
+    """Everything under the host's bpffs (xdp-filter's maps are pinned by
+    name: the bench must neither leave nor reuse pins there)."""
+    return {str(p) for p in BPFFS.rglob("*")}
 
 
 def bench_namespaces(pid):
@@ -45,9 +52,11 @@ def bench_objects():
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """One quick run: (process, output directory, bpf_stats_enabled before)."""
+    """One quick run: (process, stdout, stderr, output directory,
+    bpf_stats_enabled before, pins before, pins after)."""
     out = tmp_path_factory.mktemp("bench")
     stats_before = STATS.read_text()
+    pins_before = pins()
     p = subprocess.Popen(BENCH + ["--quick", "--out", str(out)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=paths.python_env())
     try:
@@ -57,46 +66,64 @@ def quick(tmp_path_factory):
             p.kill()
             p.wait()
         remove_namespaces(p.pid)
-    return p, stdout, stderr, out, stats_before
+    return p, stdout, stderr, out, stats_before, pins_before, pins()
 
 
 def test_quick_run_succeeds_and_cleans_up(quick):
-    p, stdout, stderr, _, stats_before = quick
+    p, stdout, stderr, _, stats_before, pins_before, pins_after = quick
     assert p.returncode == 0, stderr
     assert bench_namespaces(p.pid) == []
     assert STATS.read_text() == stats_before
+    assert pins_after - pins_before == set()
+    assert "libbpf" not in stderr  # xdp-filter's objects load without warnings
 
 
-def test_quick_run_prints_both_tables_and_a_verdict(quick):
-    _, stdout, _, out, _ = quick
+def test_quick_run_prints_both_tables_the_self_check_and_a_verdict(quick):
+    _, stdout, _, out, *_ = quick
     lines = stdout.splitlines()
-    assert lines[0].startswith("Per-packet cost (BPF_PROG_TEST_RUN")
+    assert lines[0].startswith("Per-packet cost (BPF_PROG_TEST_RUN, CPU ")
+    assert "2 loads x 1 rounds, each the fastest of 2 calls of " in lines[0]
+    assert lines[1].split() == ["class", "floor", "ns"] + PROGRAMS + ["A/A", "price"]
     assert any(line.startswith("Cost over floor vs work") for line in lines)
     assert any(line.startswith("Live frames (generator and receiver on CPU") for line in lines)
-    assert lines[-1].startswith("verdict: not judged (3 rounds < 9; indicative only): ")
+    assert "xdp-filter: xdpfilt_alw_tcp.o, rule: drop TCP to port 80, 5201, 9090; " \
+           "aborts on IPv6 behind more than 5 extension headers." in lines
+    assert lines[-2].startswith("A/A: drop-tcp loaded twice differs by at most ")
+    assert lines[-1].startswith("verdict: not judged (2 loads < 8, 3 live rounds < 9; indicative only): ")
     for label in ("IPv4 TCP", "QinQ IPv6 TCP", "IPv6 3 ext hdrs TCP", "ARP", "VLAN tags 2",
-                  "IPv6 ext hdrs 6", "nftables netdev ingress", "iptables raw PREROUTING"):
+                  "IPv6 ext hdrs 6", "drop-tcp again (A/A), native", "xdp-filter alw_tcp, native XDP",
+                  "nftables netdev ingress", "iptables raw PREROUTING"):
         assert any(line.startswith(label) for line in lines), label
     assert (out / "bench.txt").read_text() == stdout
 
 
 def test_quick_run_json(quick):
-    _, stdout, _, out, _ = quick
+    _, stdout, _, out, *_ = quick
     data = json.loads((out / "bench.json").read_text())
     assert data["meta"]["quick"] is True
     assert data["verdict"] == stdout.splitlines()[-1]
+    assert data["self_check"] == stdout.splitlines()[-2]
 
     micro = data["micro"]
-    assert micro["rounds"] == 3
+    assert (micro["loads"], micro["rounds"], micro["calls"]) == (2, 2, 2)
     assert list(micro["classes"]) == CLASSES
     for name, row in micro["classes"].items():
         assert row["floor"]["ns"]["median"] > 0, name
-        for p in PROGRAMS:
+        for p in PROGRAMS + ["drop-tcp-copy"]:
             s = row[p]["ns"]
             assert s["min"] <= s["p25"] <= s["median"] <= s["p75"] <= s["max"], (name, p)
             assert set(row[p]["over_floor"]) == {"median", "min", "max", "p25", "p75", "spread"}
-    assert set(micro["programs"]) == {"floor"} | set(PROGRAMS)
+        # The A/A column is drop-tcp minus its copy, as the table says.
+        assert row["aa"] == round(row["drop-tcp"]["over_floor"]["median"]
+                                  - row["drop-tcp-copy"]["over_floor"]["median"], 2), name
+    aa = micro["aa"]
+    worst = max(micro["classes"].values(), key=lambda row: abs(row["aa"]))
+    assert (aa["max_ns"], aa["class"]) == (abs(worst["aa"]), worst["label"])
+    assert aa["met"] == all(abs(row["aa"]) <= aa["limit_ns"][n] for n, row in micro["classes"].items())
+    assert min(aa["limit_ns"].values()) == 0.5
+    assert set(micro["programs"]) == {"floor", "drop-tcp-copy"} | set(PROGRAMS)
     assert micro["programs"]["floor"]["xlated_insns"] == 2
+    assert micro["programs"]["drop-tcp-copy"] == micro["programs"]["drop-tcp"]
     for series, depths in (("vlan", [0, 1, 2]), ("ipv6_ext", list(range(7)))):
         for p in PROGRAMS:
             assert [pt["depth"] for pt in micro["scaling"][series][p]] == depths
@@ -113,36 +140,66 @@ def test_quick_run_json(quick):
         assert c["frames_per_run"] >= 10000
     assert live["configs"]["floor"]["over_floor_ns"]["max"] == 0
     assert set(live["ratios"]) == {f"drop-tcp-native/{n}" for n in CONFIGS if n != "drop-tcp-native"}
+    assert live["aa"]["configs"] == ["drop-tcp-native", "drop-tcp-native-copy"]
 
-    assert [t["limit"] for t in data["targets"]] == ["<= 1.5 ns", "<= 1.5 ns", "<= 3.0 ns", ">= 3.5"]
-    assert all(isinstance(t["met"], bool) for t in data["targets"])
+    targets = data["targets"]
+    assert [t["limit"] for t in targets] == ["> 0 ns"] * 3 + ["<= 0.25", "<= 0.5", ">= 0.95"]
+    assert [t["target"].split(":")[0] for t in targets] == ["micro"] * 5 + ["live"]
+    for t in targets:
+        assert t["status"] in ("met", "MISSED", "noise"), t
+        assert t["met"] is (t["status"] == "met"), t
+        assert f"{t['status']}: {t['text']}" in data["verdict"], t
+    # Within the A/A figure is noise, beyond it met or missed.
+    noise = aa["max_ns"]
+    for t in targets[:3]:
+        assert t["status"] == ("met" if t["value"] > noise else "MISSED" if t["value"] < -noise
+                               else "noise"), t
+    margin, noise = targets[5]["value"] - 0.95, abs(live["aa"]["rate_vs_floor"])
+    assert targets[5]["status"] == ("met" if margin > noise else "MISSED" if margin < -noise
+                                    else "noise")
 
 
 def test_quick_run_plot_is_a_png(quick):
-    _, _, _, out, _ = quick
+    _, _, _, out, *_ = quick
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_bench_removes_its_namespaces(tmp_path, sig):
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+@pytest.mark.parametrize("sig,phase", [(signal.SIGINT, "per-packet"), (signal.SIGTERM, "per-packet"),
+                                       (signal.SIGINT, "live"), (signal.SIGTERM, "live")])
+def test_interrupted_bench_cleans_up(tmp_path, sig, phase):
+    """Stopped in the middle of either part, the bench removes its
+    namespaces, puts the sysctl back, leaves no pin and no process behind."""
     stats_before = STATS.read_text()
-    p = subprocess.Popen(BENCH + ["--quick", "--live-rounds", "1000", "--out", str(tmp_path)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=paths.python_env())
+    pins_before = pins()
+    err = tmp_path / "stderr"
+    longer = ["--loads", "1000"] if phase == "per-packet" else ["--live-rounds", "1000"]
+    with open(err, "w") as f:
+        p = subprocess.Popen(BENCH + ["--quick", "--out", str(tmp_path)] + longer,
+                             stdout=subprocess.DEVNULL, stderr=f, text=True, env=paths.python_env())
     try:
-        # Wait until the live bench has made every namespace, then stop it.
         deadline = time.monotonic() + 60
-        while len(bench_namespaces(p.pid)) < 1 + len(CONFIGS):
-            assert p.poll() is None, p.communicate()[1]
-            assert time.monotonic() < deadline, "the bench never set up its namespaces"
+        want = 1 if phase == "per-packet" else 1 + len(CONFIGS)
+        while f"{phase} bench:" not in err.read_text() or len(bench_namespaces(p.pid)) < want:
+            assert p.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, f"the {phase} bench never started"
             time.sleep(0.05)
-        time.sleep(0.5)
+        time.sleep(1)
+        workers = children(p.pid)
+        assert workers, "the bench runs its programs in child processes"
         p.send_signal(sig)
-        _, stderr = p.communicate(timeout=60)
+        p.wait(timeout=60)
+        stderr = err.read_text()
         assert p.returncode == 130, stderr
         assert f"interrupted ({sig.name}): removing its namespaces" in stderr
         assert bench_namespaces(p.pid) == []
         assert STATS.read_text() == stats_before
+        assert pins() - pins_before == set()
+        assert [w for w in workers if os.path.exists(f"/proc/{w}")] == []
         assert not (tmp_path / "bench.json").exists()
     finally:
         if p.poll() is None:
@@ -159,3 +216,62 @@ def test_help_and_bad_option():
                        env=paths.python_env())
     assert p.returncode == 2
     assert f"CPU {os.cpu_count() + 7} is not one this process may use" in p.stderr
+
+
+def netns_names():
+    """The bench's namespaces now (other tests may be making their own)."""
+    names = os.listdir("/var/run/netns") if os.path.isdir("/var/run/netns") else []
+    return {n for n in names if n.startswith("ipxdp-bench-")}
+
+
+def bench_ab(parse, out):
+    return subprocess.run(["make", "-s", "-C", str(ROOT), "bench-ab", f"PARSE={parse}", "QUICK=1",
+                           f"AB_OUT={out}"], capture_output=True, text=True, timeout=120)
+
+
+def test_quick_ab_of_a_parser_copy(tmp_path):
+    """make bench-ab: drop-tcp built from another parse.h (here a copy)
+    against drop-tcp as built, each twice; every class and depth in the
+    table, B - A as the JSON's copies give it, nothing left behind."""
+    parse = tmp_path / "parse-copy.h"
+    parse.write_text((ROOT / "include" / "parse.h").read_text())
+    stats_before, pins_before, netns_before = STATS.read_text(), pins(), netns_names()
+    p = bench_ab(parse, tmp_path / "ab.json")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    start = [i for i, line in enumerate(lines) if line.startswith("A/B (BPF_PROG_TEST_RUN, ")]
+    assert len(start) == 1, p.stdout
+    table = lines[start[0]:]
+    assert "2 loads x 1 round(s), each the fastest of 2 calls of " in table[0]
+    assert table[1].split() == ["class", "A", "A2", "B", "B2", "B-A", "A/A", "B/B", "price", "A", "price", "B"]
+    labels = ["IPv4 TCP", "IPv4 UDP", "IPv4 TCP to 9090", "IPv6 TCP", "VLAN IPv4 TCP", "QinQ IPv6 TCP",
+              "IPv6 3 ext hdrs TCP", "IPv4 40B options TCP", "ARP"] + [f"{n} ext hdrs" for n in range(1, 7)]
+    assert [row[:22].strip() for row in table[2:2 + len(labels)]] == labels
+    assert table[2 + len(labels)].startswith("B - A: ")
+    assert table[3 + len(labels)].startswith("Instructions after the verifier: A ")
+    data = json.loads((tmp_path / "ab.json").read_text())
+    assert data["summary"] == table[2 + len(labels)]
+    assert data["meta"]["b_object"].endswith("build/bench/ab/drop-tcp.o")
+    for name, row in data["classes"].items():
+        m = row["over_floor"]
+        assert row["b_minus_a"] == round((m["B"] + m["B2"]) / 2 - (m["A"] + m["A2"]) / 2, 3), name
+        assert row["aa"] == round(m["A"] - m["A2"], 3), name
+    assert data["noise_ns"] == max(max(abs(r["aa"]), abs(r["bb"])) for r in data["classes"].values())
+    assert netns_names() - netns_before == set()
+    assert STATS.read_text() == stats_before
+    assert pins() - pins_before == set()
+
+
+def test_ab_refuses_a_parser_that_changes_a_verdict(tmp_path):
+    """B is timed only if it gives drop-tcp's verdict on every frame: a
+    parser that calls every IPv4 packet TCP drops the UDP frame."""
+    parse = tmp_path / "parse.h"
+    text = (ROOT / "include" / "parse.h").read_text()
+    assert text.count("info->proto = iph->protocol;") == 1
+    parse.write_text(text.replace("info->proto = iph->protocol;", "info->proto = IPPROTO_TCP;"))
+    netns_before = netns_names()
+    p = bench_ab(parse, tmp_path / "ab.json")
+    assert p.returncode != 0
+    assert "ab: B gives DROP on ipv4-udp, expected PASS: not timing a wrong program" in p.stderr
+    assert not (tmp_path / "ab.json").exists()
+    assert netns_names() - netns_before == set()

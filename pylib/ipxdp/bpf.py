@@ -13,10 +13,14 @@ it as XDP; nothing is compiled here.  Also:
     PerCpuArray(fd, fields)
                         a per-CPU array of __u64 records: lookup, total,
                         update (a value per CPU), clear
+    set_percpu(fd, key, value)
+                        one __u64 into every CPU's slot of a per-CPU map's entry
     map_fd_by_id(id)    a map of the kernel's by its id (e.g. the one of a
                         program attached with ip); the caller closes the fd
     prog_info(fd)       the kernel's struct bpf_prog_info
     hold(fd, dev)       attach through a BPF link (closing the fd detaches)
+    update_link(link, fd)
+                        make a BPF link attach another program, atomically
     setns(path)         move this thread into a network namespace
 """
 
@@ -103,6 +107,10 @@ for _name, _res, _args in [
     ("bpf_object__close", None, [_vp]),
     ("bpf_object__next_program", _vp, [_vp, _vp]),
     ("bpf_object__find_map_by_name", _vp, [_vp, ctypes.c_char_p]),
+    ("bpf_object__next_map", _vp, [_vp, _vp]),
+    ("bpf_map__name", ctypes.c_char_p, [_vp]),
+    ("bpf_map__set_pin_path", ctypes.c_int, [_vp, ctypes.c_char_p]),
+    ("libbpf_set_print", _vp, [_vp]),
     ("bpf_program__section_name", ctypes.c_char_p, [_vp]),
     ("bpf_program__name", ctypes.c_char_p, [_vp]),
     ("bpf_program__set_type", ctypes.c_int, [_vp, ctypes.c_int]),
@@ -116,6 +124,7 @@ for _name, _res, _args in [
     ("bpf_prog_test_run_opts", ctypes.c_int, [ctypes.c_int, ctypes.POINTER(TestRunOpts)]),
     ("bpf_obj_get_info_by_fd", ctypes.c_int, [ctypes.c_int, _vp, ctypes.POINTER(ctypes.c_uint32)]),
     ("bpf_link_create", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, _vp]),
+    ("bpf_link_update", ctypes.c_int, [ctypes.c_int, ctypes.c_int, _vp]),
     ("libbpf_num_possible_cpus", ctypes.c_int, []),
     ("bpf_map_get_fd_by_id", ctypes.c_int, [ctypes.c_uint32]),
 ]:
@@ -137,13 +146,25 @@ class BpfObject:
     """An ELF object opened and loaded as XDP; programs looked up by section.
 
     log_level=BPF_LOG_STATS keeps each program's verifier log (log()).
+
+    unpinned=True clears every map's pin path before loading: a map declared
+    LIBBPF_PIN_BY_NAME (another project's object, with generic map names)
+    would otherwise reuse a pin of that name under /sys/fs/bpf or leave one
+    there; cleared, its maps are fresh, this process's own, and gone with
+    it.  quiet=True keeps libbpf from printing its warnings while opening
+    the file (about sections it skips, say); errors still raise.
     """
 
-    def __init__(self, path, log_level=0):
+    def __init__(self, path, log_level=0, unpinned=False, quiet=False):
         self.path = str(path)
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"{self.path}: not built (run make)")
-        self._obj = libbpf.bpf_object__open_file(self.path.encode(), None)
+        printer = libbpf.libbpf_set_print(None) if quiet else None
+        try:
+            self._obj = libbpf.bpf_object__open_file(self.path.encode(), None)
+        finally:
+            if quiet:
+                libbpf.libbpf_set_print(printer)
         if not self._obj:
             raise OSError(ctypes.get_errno(), f"cannot open {self.path}")
         self.programs, self._logs = {}, {}
@@ -160,6 +181,11 @@ class BpfObject:
                 libbpf.bpf_program__set_log_buf(prog, buf, LOG_SIZE)
             prog = libbpf.bpf_object__next_program(self._obj, prog)
         try:
+            m = libbpf.bpf_object__next_map(self._obj, None) if unpinned else None
+            while m:
+                check(libbpf.bpf_map__set_pin_path(m, None),
+                      f"clearing the pin path of {libbpf.bpf_map__name(m).decode()}")
+                m = libbpf.bpf_object__next_map(self._obj, m)
             check(libbpf.bpf_object__load(self._obj), f"loading {self.path}")
         except OSError:
             self.close()
@@ -279,6 +305,15 @@ class PerCpuArray:
             check(libbpf.bpf_map_update_elem(self.fd, ctypes.byref(k), zero, 0), f"update {key}")
 
 
+def set_percpu(map_fd, key, value):
+    """Set @key (bytes) of a per-CPU map of __u64 values to @value on every
+    possible CPU."""
+    n = num_possible_cpus()
+    k = ctypes.create_string_buffer(bytes(key), len(key))
+    v = (ctypes.c_uint64 * n)(*([value] * n))
+    check(libbpf.bpf_map_update_elem(map_fd, k, v, 0), f"updating key {bytes(key).hex()}")
+
+
 def count_counters(count_obj):
     """count's counters in a loaded count object (see include/count.h)."""
     return PerCpuArray(count_obj.map_fd(project.COUNT_MAP), project.COUNT_FIELDS)
@@ -308,6 +343,12 @@ def hold(prog_fd, dev):
     periods) around every call."""
     return check(libbpf.bpf_link_create(prog_fd, socket.if_nametoindex(dev), BPF_XDP, None),
                  f"attaching a program to {dev}")
+
+
+def update_link(link_fd, prog_fd):
+    """Make BPF link @link_fd attach @prog_fd instead, atomically: the
+    device is never without a program."""
+    check(libbpf.bpf_link_update(link_fd, prog_fd, None), "updating a BPF link")
 
 
 def setns(path):
