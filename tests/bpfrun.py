@@ -154,12 +154,9 @@ class BpfObject:
         self.close()
 
     def prog_fd(self, section=None):
-        if section is None:
-            if len(self.programs) != 1:
-                raise ValueError(f"{self.path} has {len(self.programs)} programs: name one")
-            (prog,) = self.programs.values()
-        else:
-            prog = self.programs[section]
+        """The program in @section; by default the object's first one (the
+        plain section: an ipxdp object puts its xdp.frags section second)."""
+        prog = self.programs[section] if section else next(iter(self.programs.values()))
         return _check(_lib.bpf_program__fd(prog), "bpf_program__fd")
 
     def map_fd(self, name):
@@ -168,9 +165,13 @@ class BpfObject:
             raise KeyError(f"no map {name!r} in {self.path}")
         return _check(_lib.bpf_map__fd(m), "bpf_map__fd")
 
-    def run(self, frame, section=None, repeat=1):
-        """Run the program once on @frame; returns (verdict, output bytes)."""
-        retval, out, _ = test_run(self.prog_fd(section), frame, repeat=repeat)
+    def run(self, frame, section=None, repeat=1, first_buffer=None):
+        """Run the program once on @frame; returns (verdict, output bytes).
+        A frame longer than the kernel's first buffer (3,520 bytes on 4 KiB
+        pages) arrives in several; @first_buffer makes the first one that
+        many bytes long (at most that maximum) and puts the rest in others."""
+        ctx = None if first_buffer is None else XdpMd(data=0, data_end=first_buffer)
+        retval, out, _ = test_run(self.prog_fd(section), frame, repeat=repeat, ctx=ctx)
         return retval, out
 
 
