@@ -7,7 +7,7 @@ link with MTU 9000; a short ctx_in.data_end makes the first buffer shorter
 still.  The programs read headers from the first buffer only (parse.h):
 whatever lies there decides the verdict, exactly as if the frame ended
 there, while PASS and TX return the whole frame and count adds its whole
-length.  The end-to-end half of this file runs the same sections on a veth
+length.  tests/test_multibuffer_e2e.py runs the same sections on a veth
 pair at MTU 9000.
 """
 
