@@ -16,6 +16,7 @@ import re
 import subprocess
 
 import pytest
+from scapy.all import ARP, ICMP, TCP, UDP, Dot1Q, IPOption, Raw
 
 import frames
 import reference
@@ -114,7 +115,7 @@ def test_plain_section_loads_before_multibuffer_kernels(name):
 # --- how the kernel builds a test-run frame --------------------------------------
 
 def non_ip(size):
-    return bytes(frames.eth() / frames.ARP()).ljust(size, b"\0")
+    return bytes(frames.eth() / ARP()).ljust(size, b"\0")
 
 
 def measured(count_obj, counters, frame, first_buffer=None):
@@ -247,8 +248,8 @@ def test_kernel_split_gives_the_verdicts_of_one_buffer(drop_tcp, port_9090, coun
 def tcp_jumbo(size):
     """VLAN / IPv4 with options / TCP to TX_PORT, @size bytes, and where its
     IP headers and its TCP header end."""
-    pkt = (frames.eth() / frames.Dot1Q(vlan=5) / frames.ip4(options=[frames.IPOption(b"\x01" * 8)])
-           / frames.TCP(dport=TX_PORT))
+    pkt = (frames.eth() / Dot1Q(vlan=5) / frames.ip4(options=[IPOption(b"\x01" * 8)])
+           / TCP(dport=TX_PORT))
     head = bytes(pkt)
     l3_end = 14 + 4 + 28
     return head + bytes(size - len(head)), l3_end, l3_end + 20
@@ -279,7 +280,7 @@ def long_chain(lengths, final, payload):
     for i, length in enumerate(lengths):
         nh = 60 if i + 1 < len(lengths) else final
         chain += bytes([nh, length // 8 - 1]) + bytes(length - 2)
-    return bytes(frames.eth() / frames.ip6(nh=60 if lengths else final) / frames.Raw(chain + payload))
+    return bytes(frames.eth() / frames.ip6(nh=60 if lengths else final) / Raw(chain + payload))
 
 
 @pytest.mark.parametrize("lengths, past", [
@@ -291,8 +292,8 @@ def test_long_ipv6_chain(drop_tcp, port_9090, count_obj, counters, lengths, past
     """The one real way past the first buffer: kilobytes of IPv6 extension
     headers.  Such a frame is malformed for the programs (dropped, counted
     under 257), where in one buffer it is UDP or TCP like any other."""
-    udp = long_chain(lengths, 17, bytes(frames.UDP(dport=53)) + bytes(2000))
-    tcp = long_chain(lengths, 6, bytes(frames.TCP(dport=TX_PORT)) + bytes(2000))
+    udp = long_chain(lengths, 17, bytes(UDP(dport=53)) + bytes(2000))
+    tcp = long_chain(lengths, 6, bytes(TCP(dport=TX_PORT)) + bytes(2000))
     assert reference.parse(udp).key == 17 and reference.port_9090(tcp, TX_PORT, TX_MAC)[0] == reference.TX
     assert len(udp) > FIRST_BUFFER_MAX
     key = frames.MALFORMED if past else 17
@@ -309,10 +310,10 @@ def test_long_ipv6_chain(drop_tcp, port_9090, count_obj, counters, lengths, past
 def test_count_totals_exact_on_jumbo_frames(count_obj, counters):
     """A mix of jumbo and ordinary frames, each sent a known number of
     times: every byte of every buffer is counted."""
-    icmp = bytes(frames.eth() / frames.ip4() / frames.ICMP() / frames.Raw(bytes(8000)))  # ping -s 8000
-    udp = jumbo(bytes(frames.eth() / frames.ip6() / frames.UDP()), 9000)
-    tcp = jumbo(bytes(frames.eth() / frames.ip4() / frames.TCP()), 4000)
-    small = bytes(frames.eth() / frames.ip4() / frames.TCP())
+    icmp = bytes(frames.eth() / frames.ip4() / ICMP() / Raw(bytes(8000)))  # ping -s 8000
+    udp = jumbo(bytes(frames.eth() / frames.ip6() / UDP()), 9000)
+    tcp = jumbo(bytes(frames.eth() / frames.ip4() / TCP()), 4000)
+    small = bytes(frames.eth() / frames.ip4() / TCP())
     for frame, times in ((icmp, 7), (udp, 5), (tcp, 3), (small, 2)):
         count_obj.run(frame, section=FRAGS, repeat=times)
     assert len(icmp) == 8042

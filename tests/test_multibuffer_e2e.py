@@ -9,7 +9,6 @@ with TSO/GSO on is a super-packet of up to 64 KB, also in several buffers.
 
 import json
 import os
-import pathlib
 import time
 
 import pytest
