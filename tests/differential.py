@@ -7,13 +7,13 @@ agree on the verdict, on the output bytes of PASS and TX, and for count on
 the key and the bytes added.  Used by tests/test_differential.py (a small
 slice in `make check`) and by `make fuzz` (run as a program):
 
-run(..., jumbo=True) pads each frame to 4,000-9,000 bytes and runs it
-through the xdp.frags programs as a multi-buffer frame (jumbo()).  The
-reference is the same: the programs read headers from the first buffer only
-(parse.h), so a verdict is the reference's for that first buffer, and the
-output and count's bytes are the whole frame's.
-
     differential.py [--jumbo] [--seed S] [-n FRAMES] [--replay SEED:INDEX]
+
+run(..., jumbo_frames=True) and --jumbo pad each frame to 4,000-9,000 bytes
+and run it through the xdp.frags programs as a multi-buffer frame (jumbo()).
+The reference is the same: the programs read headers from the first buffer
+only (parse.h), so a verdict is the reference's for that first buffer, and
+the output and count's bytes are the whole frame's.
 """
 
 import argparse
