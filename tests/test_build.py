@@ -12,13 +12,12 @@ import subprocess
 import tempfile
 
 import pytest
-from scapy.all import IP, TCP, Ether
 
-import reference
-from bpfrun import XDP_DROP, XDP_TX, BpfObject
-from conftest import BUILD, ROOT
+from ipxdp import paths, project, wire
+from ipxdp.bpf import XDP_DROP, XDP_TX, BpfObject
 
-OBJECTS = {"drop-tcp": "xdp_drop_tcp", "count": "xdp_count_proto", "port-9090": "xdp_bounce_port"}
+BUILD, ROOT = paths.build_dir(), paths.ROOT
+OBJECTS = project.PROGRAMS
 
 
 def elf_section(obj, name):
@@ -68,9 +67,9 @@ def test_tx_port_and_mac_at_build_time(src_copy):
     assert res.returncode == 0, res.stderr
     assert "TX_PORT=8443 TX_MAC=02:11:22:33:44:55" in res.stdout
     with BpfObject(src_copy / "build/port-9090.o") as obj:
-        verdict, out = obj.run(bytes(Ether() / IP() / TCP(dport=8443)))
-        assert verdict == XDP_TX and out[:6] == reference.parse_mac("02:11:22:33:44:55")
-        assert obj.run(bytes(Ether() / IP() / TCP(dport=9090)))[0] == XDP_DROP
+        verdict, out = obj.run(wire.tcp4(8443))
+        assert verdict == XDP_TX and out[:6] == wire.mac("02:11:22:33:44:55")
+        assert obj.run(wire.tcp4(9090))[0] == XDP_DROP
 
     # Same values: nothing to do.  Other values: port-9090.o (only) rebuilds.
     res = make(src_copy, "TX_PORT=8443", "TX_MAC=02:11:22:33:44:55")
@@ -79,8 +78,8 @@ def test_tx_port_and_mac_at_build_time(src_copy):
     assert "CLANG   build/port-9090.o" in res.stdout
     assert "drop-tcp.o" not in res.stdout and "count.o" not in res.stdout
     with BpfObject(src_copy / "build/port-9090.o") as obj:
-        verdict, out = obj.run(bytes(Ether() / IP() / TCP(dport=9090)))
-        assert verdict == XDP_TX and out[:6] == reference.parse_mac("08:00:27:dd:38:2a")
+        verdict, out = obj.run(wire.tcp4(9090))
+        assert verdict == XDP_TX and out[:6] == wire.mac("08:00:27:dd:38:2a")
 
 
 def test_header_change_rebuilds(src_copy):

@@ -5,21 +5,23 @@ prints)."""
 
 import json
 import os
-import pathlib
 import subprocess
 
-from conftest import BUILD
+from ipxdp import paths
+from ipxdp import project
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-TOOL = ROOT / "hardening" / "verify_stats.py"
-PROGRAMS = {"drop-tcp": "xdp_drop_tcp", "drop-tcp/xdp.frags": "xdp_drop_tcp_mb",
-            "count": "xdp_count_proto", "count/xdp.frags": "xdp_count_mb",
-            "port-9090": "xdp_bounce_port", "port-9090/xdp.frags": "xdp_bounce_mb"}
+TOOL = paths.ROOT / "hardening" / "verify_stats.py"
+BUILD = paths.build_dir()
+# Each object's two programs, plain section first: {row name: function}.
+PROGRAMS = {}
+for _name, _function in project.PROGRAMS.items():
+    PROGRAMS[_name] = _function
+    PROGRAMS[f"{_name}/{project.MULTIBUFFER_SECTION}"] = project.MULTIBUFFER[_name]
 
 
 def verify_stats(*args):
-    return subprocess.run(["/usr/bin/python3", str(TOOL), "--build", str(BUILD), *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([paths.PYTHON, str(TOOL), "--build", str(BUILD), *args],
+                          capture_output=True, text=True, timeout=60, env=paths.python_env())
 
 
 def test_every_program_within_a_tenth_of_the_budget():

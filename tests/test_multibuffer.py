@@ -16,22 +16,23 @@ import re
 import subprocess
 
 import pytest
-from scapy.all import ARP, ICMP, TCP, UDP, Dot1Q, IPOption, Raw
 
 import frames
-import reference
-from bpfrun import VERDICTS, XDP_DROP, XDP_PASS, XDP_TX, BpfObject, libbpf, prog_info
-from conftest import BUILD, build_config
+from ipxdp import paths, project, reference, wire
+from ipxdp.bpf import XDP_DROP, XDP_PASS, XDP_TX, BpfObject, prog_info, verdict_name
 
-TX_PORT, TX_MAC = build_config()
+TX_PORT, TX_MAC = project.port_9090_config()
 TABLE = frames.cases(TX_PORT) + frames.truncation_cases(TX_PORT)
 IDS = [c.name for c in TABLE]
+KEYS = range(project.COUNT_KEYS)
 
-FRAGS = "xdp.frags"
+FRAGS = project.MULTIBUFFER_SECTION
 FIRST_BUFFER_MAX = 3520  # PAGE_SIZE - XDP_PACKET_HEADROOM - skb_shared_info
 PAGE = 4096
 MAX_FRAGS = 17           # MAX_SKB_FRAGS
-# object: (plain section, its function, the xdp.frags function)
+# object: (plain section, its function, the xdp.frags function), written
+# out here although project reads them from progs/*.c: the names are part
+# of what the scripts and users match on
 OBJECTS = {
     "drop-tcp": ("drop-tcp", "xdp_drop_tcp", "xdp_drop_tcp_mb"),
     "count": ("count", "xdp_count_proto", "xdp_count_mb"),
@@ -39,10 +40,6 @@ OBJECTS = {
 }
 # Helpers that exist only since Linux 5.18, with multi-buffer XDP.
 MB_HELPERS = {188: "bpf_xdp_get_buff_len", 189: "bpf_xdp_load_bytes", 190: "bpf_xdp_store_bytes"}
-
-
-def verdict_name(v):
-    return VERDICTS.get(v, f"unknown({v})")
 
 
 def filler(size):
@@ -66,9 +63,10 @@ def size_for(i):
 @pytest.mark.parametrize("name", OBJECTS)
 def test_two_entry_points_with_names_ip_shows_whole(name):
     section, plain, frags = OBJECTS[name]
-    with BpfObject(BUILD / f"{name}.o") as obj:
+    assert (project.PROGRAMS[name], project.MULTIBUFFER[name]) == (plain, frags)
+    with BpfObject(paths.obj(name)) as obj:
         assert list(obj.programs) == [section, FRAGS]
-        names = [libbpf.bpf_program__name(obj.programs[s]).decode() for s in (section, FRAGS)]
+        names = [obj.function(s) for s in (section, FRAGS)]
         assert names == [plain, frags]
         # The kernel keeps 15 characters of a name, and that is what `ip`
         # shows: both names fit, so ip and bpftool show the same two.
@@ -82,7 +80,7 @@ def test_tags_do_not_tell_the_sections_apart():
     so the kernel gives them one tag: whoever tells them apart must use the
     name.  count's differ (the length comes from a helper in one)."""
     def tags(name):
-        with BpfObject(BUILD / f"{name}.o") as obj:
+        with BpfObject(paths.obj(name)) as obj:
             return [bytes(prog_info(obj.prog_fd(s)).tag) for s in obj.programs]
     for name in ("drop-tcp", "port-9090"):
         plain, frags = tags(name)
@@ -101,7 +99,7 @@ def helper_calls(obj, section):
 def test_plain_section_loads_before_multibuffer_kernels(name):
     """No multi-buffer helper in the plain section: it must still load on a
     kernel before 5.18.  count's xdp.frags program asks for the length."""
-    obj = BUILD / f"{name}.o"
+    obj = paths.obj(name)
     section = OBJECTS[name][0]
     plain, frags = helper_calls(obj, section), helper_calls(obj, FRAGS)
     assert not set(plain) & set(MB_HELPERS)
@@ -115,7 +113,7 @@ def test_plain_section_loads_before_multibuffer_kernels(name):
 # --- how the kernel builds a test-run frame --------------------------------------
 
 def non_ip(size):
-    return bytes(frames.eth() / ARP()).ljust(size, b"\0")
+    return (wire.eth(wire.ETH_P_ARP) + wire.arp()).ljust(size, b"\0")
 
 
 def measured(count_obj, counters, frame, first_buffer=None):
@@ -123,10 +121,10 @@ def measured(count_obj, counters, frame, first_buffer=None):
     data_end - data, its xdp.frags program the whole length."""
     lengths = []
     for section in ("count", FRAGS):
-        counters.clear([frames.NON_IP])
+        counters.clear([project.KEY_NON_IP])
         verdict, out = count_obj.run(frame, section=section, first_buffer=first_buffer)
         assert verdict == XDP_PASS and out == frame
-        total = counters.total(frames.NON_IP)
+        total = counters.total(project.KEY_NON_IP)
         assert total["packets"] == 1
         lengths.append(total["bytes"])
     return tuple(lengths)
@@ -166,7 +164,7 @@ def test_kernel_puts_the_rest_in_at_most_17_pages(count_obj):
 # header, that header runs on into the second buffer: fail closed.
 
 def expect_drop_tcp(case, frame):
-    return (XDP_DROP, None) if case.key in (6, frames.MALFORMED) else (XDP_PASS, frame)
+    return (XDP_DROP, None) if case.key in (6, project.KEY_MALFORMED) else (XDP_PASS, frame)
 
 
 def expect_port_9090(case, frame):
@@ -202,7 +200,7 @@ def test_count_multibuffer(count_obj, counters, i):
     frame = jumbo(case.frame, size_for(i))
     verdict, out = count_obj.run(frame, section=FRAGS, first_buffer=len(case.frame))
     assert verdict == XDP_PASS and out == frame
-    for key in range(258):
+    for key in KEYS:
         want = {"packets": 1, "bytes": len(frame)} if key == case.key else {"packets": 0, "bytes": 0}
         assert counters.total(key) == want, f"key {key}"
 
@@ -248,9 +246,8 @@ def test_kernel_split_gives_the_verdicts_of_one_buffer(drop_tcp, port_9090, coun
 def tcp_jumbo(size):
     """VLAN / IPv4 with options / TCP to TX_PORT, @size bytes, and where its
     IP headers and its TCP header end."""
-    pkt = (frames.eth() / Dot1Q(vlan=5) / frames.ip4(options=[IPOption(b"\x01" * 8)])
-           / TCP(dport=TX_PORT))
-    head = bytes(pkt)
+    head = wire.eth(wire.ETH_P_IP, [wire.dot1q(5)]) + wire.ipv4(wire.TCP, wire.tcp(TX_PORT),
+                                                                 options=b"\x01" * 8)
     l3_end = 14 + 4 + 28
     return head + bytes(size - len(head)), l3_end, l3_end + 20
 
@@ -267,8 +264,8 @@ def test_headers_cut_by_the_first_buffer(drop_tcp, port_9090, count_obj, counter
         check(drop_tcp, frame, (XDP_DROP, None), first_buffer=first)
         check(port_9090, frame, (XDP_TX, TX_MAC + frame[6:]) if port_seen else (XDP_DROP, None),
               first_buffer=first)
-        key = 6 if tcp_seen else frames.MALFORMED
-        counters.clear([6, frames.MALFORMED])
+        key = 6 if tcp_seen else project.KEY_MALFORMED
+        counters.clear([6, project.KEY_MALFORMED])
         check(count_obj, frame, (XDP_PASS, frame), first_buffer=first)
         assert counters.total(key) == {"packets": 1, "bytes": size}, first
 
@@ -280,7 +277,7 @@ def long_chain(lengths, final, payload):
     for i, length in enumerate(lengths):
         nh = 60 if i + 1 < len(lengths) else final
         chain += bytes([nh, length // 8 - 1]) + bytes(length - 2)
-    return bytes(frames.eth() / frames.ip6(nh=60 if lengths else final) / Raw(chain + payload))
+    return wire.eth(wire.ETH_P_IPV6) + wire.ipv6(60 if lengths else final, chain + payload)
 
 
 @pytest.mark.parametrize("lengths, past", [
@@ -292,15 +289,15 @@ def test_long_ipv6_chain(drop_tcp, port_9090, count_obj, counters, lengths, past
     """The one real way past the first buffer: kilobytes of IPv6 extension
     headers.  Such a frame is malformed for the programs (dropped, counted
     under 257), where in one buffer it is UDP or TCP like any other."""
-    udp = long_chain(lengths, 17, bytes(UDP(dport=53)) + bytes(2000))
-    tcp = long_chain(lengths, 6, bytes(TCP(dport=TX_PORT)) + bytes(2000))
+    udp = long_chain(lengths, 17, wire.udp(53) + bytes(2000))
+    tcp = long_chain(lengths, 6, wire.tcp(TX_PORT) + bytes(2000))
     assert reference.parse(udp).key == 17 and reference.port_9090(tcp, TX_PORT, TX_MAC)[0] == reference.TX
     assert len(udp) > FIRST_BUFFER_MAX
-    key = frames.MALFORMED if past else 17
+    key = project.KEY_MALFORMED if past else 17
     check(drop_tcp, udp, (XDP_DROP, None) if past else (XDP_PASS, udp))
     check(port_9090, udp, (XDP_DROP, None) if past else (XDP_PASS, udp))
     check(port_9090, tcp, (XDP_DROP, None) if past else (XDP_TX, TX_MAC + tcp[6:]))
-    counters.clear([17, frames.MALFORMED])
+    counters.clear([17, project.KEY_MALFORMED])
     check(count_obj, udp, (XDP_PASS, udp))
     assert counters.total(key) == {"packets": 1, "bytes": len(udp)}
 
@@ -310,14 +307,14 @@ def test_long_ipv6_chain(drop_tcp, port_9090, count_obj, counters, lengths, past
 def test_count_totals_exact_on_jumbo_frames(count_obj, counters):
     """A mix of jumbo and ordinary frames, each sent a known number of
     times: every byte of every buffer is counted."""
-    icmp = bytes(frames.eth() / frames.ip4() / ICMP() / Raw(bytes(8000)))  # ping -s 8000
-    udp = jumbo(bytes(frames.eth() / frames.ip6() / UDP()), 9000)
-    tcp = jumbo(bytes(frames.eth() / frames.ip4() / TCP()), 4000)
-    small = bytes(frames.eth() / frames.ip4() / TCP())
+    icmp = wire.eth(wire.ETH_P_IP) + wire.ipv4(wire.ICMP, wire.icmp_echo(bytes(8000)))  # ping -s 8000
+    udp = jumbo(wire.eth(wire.ETH_P_IPV6) + wire.ipv6(wire.UDP, wire.udp(53)), 9000)
+    tcp = jumbo(wire.tcp4(80), 4000)
+    small = wire.tcp4(80)
     for frame, times in ((icmp, 7), (udp, 5), (tcp, 3), (small, 2)):
         count_obj.run(frame, section=FRAGS, repeat=times)
     assert len(icmp) == 8042
     assert counters.total(1) == {"packets": 7, "bytes": 7 * 8042}
     assert counters.total(17) == {"packets": 5, "bytes": 5 * 9000}
     assert counters.total(6) == {"packets": 3 + 2, "bytes": 3 * 4000 + 2 * 54}
-    assert sum(counters.total(k)["packets"] for k in range(258)) == 17
+    assert sum(counters.total(k)["packets"] for k in KEYS) == 17

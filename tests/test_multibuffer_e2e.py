@@ -7,20 +7,18 @@ several buffers; generic XDP hands it the skb as it is, which on a sender
 with TSO/GSO on is a super-packet of up to 64 KB, also in several buffers.
 """
 
-import json
 import os
 import time
 
 import pytest
-from scapy.all import IP, TCP, Ether, Raw
 
-from conftest import BUILD, build_config
-from netns import VethPair, wait_for
+from ipxdp import paths, project, wire
+from ipxdp.netns import VethPair, wait_for
 
-PYTHON = "/usr/bin/python3"
+PYTHON = paths.PYTHON
 MODES = {"native": "xdpdrv", "generic": "xdpgeneric"}
-OBJECTS = {"drop-tcp": "xdp_drop_tcp_mb", "count": "xdp_count_mb", "port-9090": "xdp_bounce_mb"}
-PASS_FRAGS = BUILD / "fixtures" / "xdp-pass-frags.o"
+OBJECTS = project.MULTIBUFFER  # object: its xdp.frags function
+PASS_FRAGS = paths.fixture("xdp-pass-frags")
 HTTP_PORT = 8000
 ETH_HLEN = 14
 FIRST_BUFFER_MAX = 3520
@@ -35,7 +33,7 @@ def ip_attach(ns, mode, obj, section="xdp.frags", dev=None, force=False):
 
 def attach(ns, mode, name, dev=None):
     """Attach object @name's xdp.frags program; returns its prog id."""
-    res = ip_attach(ns, mode, BUILD / f"{name}.o", dev=dev)
+    res = ip_attach(ns, mode, paths.obj(name), dev=dev)
     assert res.returncode == 0, res.stderr
     xdp = ns.xdp(dev)
     assert xdp["mode"] == (1 if mode == "native" else 2)
@@ -51,15 +49,8 @@ def detach(ns, mode, dev=None):
 def count_totals(ns, dev=None):
     """count's counters on DEV, summed over the CPUs: {key: {packets, bytes}}
     for every key that counted something (through bpftool, as xdp-stats)."""
-    prog = ns.xdp(dev)["prog"]["id"]
-    (map_id,) = json.loads(ns.run(["bpftool", "-j", "prog", "show", "id", str(prog)], check=True).stdout)["map_ids"]
-    out = {}
-    for entry in json.loads(ns.run(["bpftool", "-j", "map", "dump", "id", str(map_id)], check=True).stdout):
-        values = entry["formatted"]["values"]
-        total = {f: sum(v["value"][f] for v in values) for f in ("packets", "bytes")}
-        if total["packets"]:
-            out[entry["formatted"]["key"]] = total
-    return out
+    return {key: {"packets": sum(p for p, _ in per_cpu), "bytes": sum(b for _, b in per_cpu)}
+            for key, per_cpu in ns.count_counters(dev).items()}
 
 
 def tx_counters(ns, dev=None):
@@ -77,7 +68,7 @@ def net():
 
 @pytest.mark.parametrize("name", OBJECTS)
 def test_native_attach_at_mtu_9000_needs_xdp_frags(net, name):
-    res = ip_attach(net.server, "native", BUILD / f"{name}.o", section=name)
+    res = ip_attach(net.server, "native", paths.obj(name), section=name)
     assert res.returncode != 0
     assert "veth: Peer MTU is too large to set XDP." in res.stderr
     assert "xdp" not in net.server.link()
@@ -252,14 +243,18 @@ def send_and_listen(net, frame, tx_mac):
 
 
 def jumbo_tcp(net, dport, size):
-    pkt = (Ether(src=net.client.mac, dst=net.server.mac) / IP(src=net.client.ip4, dst=net.server.ip4)
-           / TCP(sport=40000, dport=dport, flags="PA", seq=1, ack=1))
-    return bytes(pkt / Raw(bytes(range(256)) * (size // 256 + 1)))[:size]
+    """Ethernet / IPv4 / TCP (PSH, ACK) from the client to the server's
+    @dport, @size bytes in all."""
+    head_len = 14 + 20 + 20
+    payload = (bytes(range(256)) * (size // 256 + 1))[:size - head_len]
+    segment = wire.tcp(dport, flags=0x18, seq=1, ack=1, payload=payload)
+    return (wire.eth(wire.ETH_P_IP, dst=wire.mac(net.server.mac), src=wire.mac(net.client.mac))
+            + wire.ipv4(wire.TCP, segment, src=wire.ip4(net.client.ip4), dst=wire.ip4(net.server.ip4)))
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_port_9090_bounces_jumbo_segment(net, mode):
-    tx_port, tx_mac = build_config()
+    tx_port, tx_mac = project.port_9090_config()
     other = 8080 if tx_port != 8080 else 8081
     attach(net.server, mode, "port-9090")
     segment = jumbo_tcp(net, tx_port, 8054)
@@ -306,7 +301,7 @@ def test_plain_section_keeps_the_mtu_down(net1500):
     """The contrast: with the plain section attached natively, the peer's
     MTU cannot go past one page."""
     net = net1500
-    res = ip_attach(net.server, "native", BUILD / "drop-tcp.o", section="drop-tcp")
+    res = ip_attach(net.server, "native", paths.obj("drop-tcp"), section="drop-tcp")
     assert res.returncode == 0, res.stderr
     assert set_mtu(net, 9000) == "Error: mtu greater than device maximum."
     assert net.client.link()["max_mtu"] == 3506
@@ -318,7 +313,7 @@ def test_replacing_keeps_the_limit_of_the_first_attach(net1500):
     place of the plain section still leaves the MTU at 3,506 until it is
     detached and attached again."""
     net = net1500
-    drop_tcp = BUILD / "drop-tcp.o"
+    drop_tcp = paths.obj("drop-tcp")
     assert ip_attach(net.server, "native", drop_tcp, section="drop-tcp").returncode == 0
     assert ip_attach(net.server, "native", drop_tcp, force=True).returncode == 0
     assert net.server.xdp()["prog"]["name"] == "xdp_drop_tcp_mb"

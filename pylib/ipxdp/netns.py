@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
-"""Throwaway network namespaces joined by a veth pair, for tests.
+"""Throwaway network namespaces, entered the nsenter way.
 
-    from netns import VethPair
+    from ipxdp.netns import VethPair
 
     with VethPair("ipxdp-e2e") as net:
         net.client.run(["ping", "-c", "1", net.server.ip4], check=True)
@@ -17,11 +17,13 @@ and carries no background packets of its own (the kernel still sends the
 odd MLD report for the IPv6 addresses: count on ICMPv6 being present).
 
 Each side is a `Namespace`: `name`, `path` (/var/run/netns/NAME), `dev`,
-`ip4`, `ip6`, `mac`, `run()` / `popen()` to run commands inside it, and
-`link()` / `xdp()` to read a link's state (`ip -j -d -s link show`).
-Commands are run through `nsenter --net=PATH`, which, unlike `ip netns
-exec` and `ip -n`, does not remount /sys: bpffs pins made inside stay
-visible, so bpftool works as it does outside.
+`ip4`, `ip6`, `mac`, `run()` / `popen()` to run commands inside it,
+`link()` / `xdp()` to read a link's state (`ip -j -d -s link show`),
+`attached()` for the programs on it, `count_counters()` for count's
+counters through bpftool.  Commands are run through `nsenter --net=PATH`,
+which, unlike `ip netns exec` and `ip -n`, does not remount /sys: bpffs
+pins made inside stay visible, so bpftool works as it does outside, and an
+object with pinned maps attached from inside uses the pins.
 
 Everything is removed on exit, also when the body raised: the processes
 started with popen() (their whole process group), then both namespaces
@@ -44,15 +46,23 @@ carry no packet at all that a test did not send, not even MLD.
 
 is the common case: one namespace ("<prefix>-<pid>-<n>-ns") with a veth
 pair inside, both ends up; `ns.dev` is the first end.
+
+`Namespaces(prefix)` is the set underneath, for a caller that adds
+namespaces one at a time (the bench); `remove_stale(prefix)` deletes the
+namespaces of that prefix whose process is gone (a run killed outright).
 """
 
+import collections
 import contextlib
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import time
+
+from . import project
 
 NETNS_DIR = "/var/run/netns"
 _counter = itertools.count()
@@ -64,10 +74,17 @@ def unique_name(prefix):
 
 
 class CommandFailed(subprocess.CalledProcessError):
-    """A CalledProcessError that also says what the command wrote on stderr."""
+    """A CalledProcessError that also says what the command wrote on stderr;
+    its first line is the command, its exit status and stderr's first line."""
 
     def __str__(self):
-        return f"{super().__str__()} {(self.stderr or '').strip()}"
+        cmd = " ".join(map(str, self.cmd))
+        return f"'{cmd}' failed (exit {self.returncode}): {(self.stderr or '').strip()}"
+
+
+# One program attached to a link, as `ip -j link` reports it; mode is a
+# name ("native", "generic", "offload").
+Attached = collections.namedtuple("Attached", "mode id name tag")
 
 
 class Namespace:
@@ -114,6 +131,43 @@ class Namespace:
     def xdp(self, dev=None):
         """The "xdp" part of link(DEV): what is attached (None: nothing)."""
         return self.link(dev).get("xdp")
+
+    def attached(self, dev=None):
+        """[Attached(mode, id, name, tag)] on link DEV, sorted."""
+        xdp = self.xdp(dev) or {}
+        entries = xdp.get("attached") or ([xdp] if "prog" in xdp else [])
+        return sorted(Attached(project.XDP_MODES.get(e["mode"], e["mode"]), e["prog"]["id"],
+                               e["prog"].get("name"), e["prog"].get("tag"))
+                      for e in entries)
+
+    def link_mac(self, dev=None):
+        """Link DEV's MAC address as 6 bytes."""
+        return bytes.fromhex(self.link(dev)["address"].replace(":", ""))
+
+    def tx_packets(self, dev=None):
+        return self.link(dev)["stats64"]["tx"]["packets"]
+
+    def bpftool(self, *args):
+        """`bpftool -j ARGS` inside, parsed."""
+        return json.loads(self.run(["bpftool", "-j", *args], check=True).stdout)
+
+    def count_counters(self, dev=None):
+        """count's counters on link DEV, per key and CPU, read with bpftool
+        through the one program attached there: {key: [(packets, bytes)
+        per CPU]}, keys whose slots are all zero left out."""
+        (program,) = self.attached(dev)
+        for map_id in self.bpftool("prog", "show", "id", str(program.id)).get("map_ids", []):
+            if self.bpftool("map", "show", "id", str(map_id)).get("name") == project.COUNT_MAP:
+                break
+        else:
+            raise LookupError(f"no {project.COUNT_MAP} map on prog {program.id}")
+        out = {}
+        for entry in self.bpftool("map", "dump", "id", str(map_id)):
+            f = entry["formatted"]
+            per_cpu = [tuple(v["value"][k] for k in project.COUNT_FIELDS) for v in f["values"]]
+            if any(any(c) for c in per_cpu):
+                out[f["key"]] = per_cpu
+        return out
 
     def sysctl(self, **settings):
         """Set sysctls inside, e.g. sysctl(**{"net.ipv4.ip_forward": 1})."""
@@ -174,6 +228,52 @@ QUIET_IPV6 = {
 NO_IPV6 = {f"net.ipv6.conf.{scope}.disable_ipv6": 1 for scope in ("all", "default")}
 
 
+class Namespaces:
+    """Namespaces named "<prefix>-<pid>-<n>-<role>", created one by one
+    with add() (see Namespace.create), deleted together by close()."""
+
+    def __init__(self, prefix, ipv6=True):
+        self.base = unique_name(prefix)
+        self.ipv6 = ipv6
+        self.made = []
+
+    def add(self, role):
+        ns = Namespace(f"{self.base}-{role}")
+        self.made.append(ns)  # before it exists: delete() tolerates that
+        ns.create(ipv6=self.ipv6)
+        return ns
+
+    def close(self):
+        """Stops every namespace's processes, then deletes the namespaces;
+        returns the names of those that could not be deleted."""
+        for ns in self.made:
+            ns.stop_processes()
+        for ns in reversed(self.made):
+            ns.delete()
+        left = [ns.name for ns in self.made if os.path.exists(ns.path)]
+        self.made = []
+        return left
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def remove_stale(prefix):
+    """Deletes the namespaces "<prefix>-<pid>-..." whose process <pid> no
+    longer exists (a run killed outright); returns their names."""
+    removed = []
+    names = os.listdir(NETNS_DIR) if os.path.isdir(NETNS_DIR) else []
+    for name in sorted(names):
+        m = re.match(re.escape(prefix) + r"-(\d+)-", name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            Namespace(name).delete()
+            removed.append(name)
+    return removed
+
+
 class VethPair:
     """Two namespaces, client and server, joined by a veth pair."""
 
@@ -228,15 +328,8 @@ def namespaces(prefix, *roles, ipv6=True):
     """One Namespace per role, "<prefix>-<pid>-<n>-<role>", created (see
     Namespace.create); yields them as a list and deletes them on exit, also
     when the body raised."""
-    base = unique_name(prefix)
-    made = [Namespace(f"{base}-{role}") for role in roles]
-    try:
-        for ns in made:
-            ns.create(ipv6=ipv6)
-        yield made
-    finally:
-        for ns in made:
-            ns.delete()
+    with Namespaces(prefix, ipv6=ipv6) as made:
+        yield [made.add(role) for role in roles]
 
 
 @contextlib.contextmanager
@@ -263,5 +356,6 @@ def wait_for(predicate, timeout=5.0, interval=0.05):
         time.sleep(interval)
 
 
-__all__ = ["VethPair", "Namespace", "namespaces", "namespace_with_veth", "unique_name",
-           "wait_for", "CommandFailed", "QUIET_IPV6", "NO_IPV6", "NETNS_DIR"]
+__all__ = ["VethPair", "Namespace", "Namespaces", "namespaces", "namespace_with_veth",
+           "remove_stale", "unique_name", "wait_for", "Attached", "CommandFailed",
+           "QUIET_IPV6", "NO_IPV6", "NETNS_DIR"]
