@@ -18,7 +18,7 @@ from ipxdp.netns import VethPair, wait_for
 PYTHON = paths.PYTHON
 MODES = {"native": "xdpdrv", "generic": "xdpgeneric"}
 OBJECTS = project.MULTIBUFFER  # object: its xdp.frags function
-PASS_FRAGS = paths.fixture("xdp-pass-frags")
+PASS_FRAGS = paths.PROBE  # passes every frame, in section xdp.frags
 HTTP_PORT = 8000
 ETH_HLEN = 14
 FIRST_BUFFER_MAX = 3520
