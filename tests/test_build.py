@@ -51,7 +51,7 @@ def test_object_layout(name):
 
 @pytest.fixture
 def src_copy(tmp_path):
-    for d in ("progs", "include", "tests/fixtures"):
+    for d in ("progs", "probe", "include", "tests/fixtures"):
         shutil.copytree(ROOT / d, tmp_path / d)
     shutil.copy(ROOT / "Makefile", tmp_path)
     return tmp_path
