@@ -5,3 +5,5 @@
 #
 # The role's test runs ansible-playbook and ansible-lint from Debian.
 DEB_DEPS += ansible-core ansible-lint
+# test_metrics.py traces the textfile writer's open and rename calls.
+DEB_DEPS += strace

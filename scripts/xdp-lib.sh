@@ -772,3 +772,169 @@ ipxdp_error_tail()
 	grep -v -e '^Warning: bpftool is now running' -e '^If it used to work' \
 		-e '^$' -- "$1" | tail -n 3 | sed 's/^/  /'
 }
+
+# Every program of this project's objects ($IPXDP_OBJDIR/*.o) by its tag
+# and name: "TAG<TAB>OBJECT<TAB>SECTION<TAB>NAME" lines (OBJECT as
+# "count.o", NAME the first 15 bytes of the function, which the kernel
+# keeps and ip shows).  A program attached anywhere is one of ours when its
+# tag and name are in this list: the tag alone does not tell an object's
+# plain section from its xdp.frags section, which may hold the same
+# instructions.  xdp-status and xdp-stats name programs this way.
+ipxdp_known_programs()
+{
+	local objs=() f tags i programs
+	for f in "$IPXDP_OBJDIR"/*.o; do
+		[ -f "$f" ] && [ -r "$f" ] && objs+=("$f")
+	done
+	[ "${#objs[@]}" -gt 0 ] || return 0
+	tags=$(ipxdp_load_tags "${objs[@]}") || true
+	i=0
+	for f in "${objs[@]}"; do
+		programs=$(ipxdp_obj_programs "$f" 2>/dev/null) || programs=
+		# function -> section, joined with this object's tags
+		awk -F'\t' -v OFS='\t' -v i="$i" -v obj="${f##*/}" '
+			FNR == 1 { file++ }
+			file == 1 { sec[$2] = $1; next }
+			$1 == i && $3 != "-" && ($2 in sec) { print $3, obj, sec[$2], substr($2, 1, 15) }
+		' <(printf '%s\n' "$programs") <(printf '%s\n' "$tags")
+		i=$((i + 1))
+	done
+}
+
+# --- counters -------------------------------------------------------------
+#
+# Map contents are read from the raw bytes bpftool prints ("0x2a"), never
+# from its decoded numbers: jq and awk hold numbers as doubles, exact only
+# below 2^53, and a byte counter gets past 2^53 in about a week at
+# 100 Gbit/s.  awk adds the two 32-bit halves of each __u64 separately (a
+# double holds each sum exactly, up to 2^21 CPUs) and prints the total in
+# decimal with integer arithmetic on digit groups.
+
+# 1 on a little-endian machine, 0 on a big-endian one: bpftool prints the
+# bytes of keys and values in the machine's order.
+ipxdp_little_endian()
+{
+	if [ "$(printf '\001\000' | od -An -tu2 | tr -d ' \n')" = 1 ]; then
+		echo 1
+	else
+		echo 0
+	fi
+}
+
+# awk, run with -v little=$(ipxdp_little_endian), on the output of
+# `bpftool -j map dump`, `map lookup` or `batch` (of lookups): one record
+# per map entry.  entry(KEYSIZE) sets KEY and VAL to the entry's key and
+# value as hex strings ("2a000000"); for a per-CPU map VAL holds every
+# CPU's value in turn.  u32(HEX, BYTE) reads a __u32; add64(NAME, HEX,
+# BYTE) adds a __u64 to the exact sum NAME, which dec(NAME) prints.
+# shellcheck disable=SC2016 # awk's variables, not the shell's
+IPXDP_AWK_COUNTERS='
+BEGIN {
+	RS = "\"key\"[ \t\n]*:[ \t\n]*\\["
+	FS = "\"0x"
+	for (i = 0; i < 256; i++)
+		BYTE[sprintf("%02x", i)] = i
+	little += 0
+}
+function entry(keysize,    cut, i) {
+	# Only the raw bytes count: cut off the BTF-decoded copy of the entry
+	# and, in a batch, the next command.
+	cut = index($0, "\"formatted\"")
+	if (cut)
+		$0 = substr($0, 1, cut - 1)
+	cut = index($0, "\"command\"")
+	if (cut)
+		$0 = substr($0, 1, cut - 1)
+	if (NF - 1 < keysize) {
+		print "unexpected output from bpftool: " substr($0, 1, 60) > "/dev/stderr"
+		exit 1
+	}
+	KEY = VAL = ""
+	for (i = 2; i <= NF; i++)
+		if (i <= keysize + 1)
+			KEY = KEY substr($i, 1, 2)
+		else
+			VAL = VAL substr($i, 1, 2)
+}
+function u32(h, off,    b0, b1, b2, b3) {
+	b0 = BYTE[substr(h, 2 * off + 1, 2)]
+	b1 = BYTE[substr(h, 2 * off + 3, 2)]
+	b2 = BYTE[substr(h, 2 * off + 5, 2)]
+	b3 = BYTE[substr(h, 2 * off + 7, 2)]
+	if (little)
+		return ((b3 * 256 + b2) * 256 + b1) * 256 + b0
+	return ((b0 * 256 + b1) * 256 + b2) * 256 + b3
+}
+function add64(k, h, off) {
+	if (little) {
+		LO[k] += u32(h, off)
+		HI[k] += u32(h, off + 4)
+	} else {
+		HI[k] += u32(h, off)
+		LO[k] += u32(h, off + 4)
+	}
+}
+# HI[k] * 2^32 + LO[k] in decimal.  Beyond 2^53 in base-10^6 digits D[],
+# least significant first; every product and carry stays below 2^53.
+function dec(k,    hi, lo, n, i, d, carry, s) {
+	hi = HI[k] + 0
+	lo = LO[k] + 0
+	carry = int(lo / 4294967296)
+	lo -= carry * 4294967296
+	hi += carry
+	if (hi < 2097152)
+		return sprintf("%.0f", hi * 4294967296 + lo)
+	n = 0
+	while (hi > 0) {
+		D[n] = hi % 1000000
+		hi = (hi - D[n]) / 1000000
+		n++
+	}
+	carry = 0
+	for (i = 0; i < n; i++) {
+		d = D[i] * 4294967296 + carry
+		D[i] = d % 1000000
+		carry = (d - D[i]) / 1000000
+	}
+	while (carry > 0) {
+		D[n] = carry % 1000000
+		carry = (carry - D[n]) / 1000000
+		n++
+	}
+	carry = lo
+	for (i = 0; carry > 0; i++) {
+		if (i == n)
+			D[n++] = 0
+		d = D[i] + carry
+		D[i] = d % 1000000
+		carry = (d - D[i]) / 1000000
+	}
+	s = sprintf("%d", D[n - 1])
+	for (i = n - 2; i >= 0; i--)
+		s = s sprintf("%06d", D[i])
+	return s
+}
+'
+
+# A per-CPU array of packets+bytes counters (count's proto_counters,
+# blocklist's ipxdp_totals and ipxdp_counters: a __u32 key and a
+# struct { __u64 packets; __u64 bytes; }), as bpftool -j prints it on
+# stdin: "KEY<TAB>PACKETS<TAB>BYTES" lines, summed over all CPUs, exact
+# and in decimal, for each key that counted something, in the input's order.
+ipxdp_percpu_sums()
+{
+	awk -v little="$(ipxdp_little_endian)" "$IPXDP_AWK_COUNTERS"'
+		NR > 1 {
+			entry(4)
+			k = u32(KEY, 0)
+			HI[k "p"] = LO[k "p"] = HI[k "b"] = LO[k "b"] = 0
+			for (cpu = 0; cpu < length(VAL) / 32; cpu++) {
+				add64(k "p", VAL, 16 * cpu)
+				add64(k "b", VAL, 16 * cpu + 8)
+			}
+			p = dec(k "p")
+			b = dec(k "b")
+			if (p != "0" || b != "0")
+				print k "\t" p "\t" b
+		}'
+}

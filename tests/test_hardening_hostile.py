@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 
+import promtools
 from ipxdp import paths, wire
 from ipxdp.netns import namespaces
 from ipxdp.sender import Sender
@@ -111,6 +112,16 @@ def test_scripts_work_on_hostile_interface_names(dev, trap, tmp_path):
         assert res.returncode == 0, res.stderr
         assert json.loads(res.stdout) == {"interface": dev,
                                           "protocols": {"udp": {"packets": 3, "bytes": 3 * len(udp)}}}
+        # The same as Prometheus metrics, the name as a label value
+        # (test_metrics.py covers DEV operands).
+        res = scr(ns, trap, "xdp-stats", "--prometheus")
+        assert res.returncode == 0, res.stderr
+        samples = promtools.parse(res.stdout)
+        assert {(s.name, s.labels.get("interface"), s.labels.get("protocol"), s.value)
+                for s in samples if s.name.startswith("ipxdp_count_")} == \
+            {("ipxdp_count_packets_total", dev, "udp", 3),
+             ("ipxdp_count_bytes_total", dev, "udp", 3 * len(udp))}
+        assert promtools.check_metrics(res.stdout).returncode == 0, res.stdout
 
         res = scr(ns, trap, "xdp-detach", *dev_args(dev))
         assert (res.returncode, res.stdout) == (0, f"{dev}: xdp_count_mb detached (native, prog id {second})\n"), \

@@ -6,7 +6,8 @@ the kernel loads multi-buffer programs (it loads probe/xdp-frags-probe.c to
 find out), the plain one with a note when it refuses them; the outcome line
 says "multi-buffer".  The two sections are one program family: with no
 SECTION, either counts as already attached; --force switches between them;
-xdp-status names the section, xdp-stats finds count in either.  A kernel
+xdp-status and xdp-stats --prometheus name the section, xdp-stats finds
+count in either.  A kernel
 without multi-buffer XDP is played by a copy of the scripts next to a
 build/ of its own whose probe the kernel refuses with EINVAL
 (tests/fixtures/frags-refused.c), as such a kernel refuses every xdp.frags
@@ -222,6 +223,22 @@ def test_status_names_object_and_section(net):
     text = ok(run(s, "xdp-status")).splitlines()
     assert {r.split()[0]: r.split()[5:] for r in text[1:]} == \
         {dev: ["port-9090.o", FRAGS], "lo": ["port-9090.o", "port-9090"]}
+
+
+def test_prometheus_names_the_section(net):
+    """xdp-stats --prometheus names programs as xdp-status does: by tag and
+    name, so port-9090's two sections are told apart."""
+    s, dev = net.server, net.server.dev
+    ok(run(s, "xdp-attach", dev, "port-9090"))
+    ok(run(s, "xdp-attach", "--mode", "generic", "lo", "port-9090", "port-9090"))
+    ids = {i: a[1] for i in (dev, "lo") for a in s.attached(i)}
+    info = [line for line in ok(run(s, "xdp-stats", "--prometheus")).splitlines()
+            if line.startswith("ipxdp_program_info{")]
+    assert sorted(info) == sorted([
+        f'ipxdp_program_info{{interface="{dev}",mode="native",object="port-9090.o",section="{FRAGS}",'
+        f'prog_id="{ids[dev]}",name="xdp_bounce_mb"}} 1',
+        f'ipxdp_program_info{{interface="lo",mode="generic",object="port-9090.o",section="port-9090",'
+        f'prog_id="{ids["lo"]}",name="xdp_bounce_port"}} 1'])
 
 
 def test_stats_finds_count_in_xdp_frags(net9000):

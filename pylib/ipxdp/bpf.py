@@ -11,7 +11,10 @@ it as XDP; nothing is compiled here.  Also:
     test_run(fd, frame, repeat, flags, batch_size, ctx)
                         one BPF_PROG_TEST_RUN: (retval, output, duration ns)
     PerCpuArray(fd, fields)
-                        a per-CPU array of __u64 records: lookup, total, clear
+                        a per-CPU array of __u64 records: lookup, total,
+                        update (a value per CPU), clear
+    map_fd_by_id(id)    a map of the kernel's by its id (e.g. the one of a
+                        program attached with ip); the caller closes the fd
     prog_info(fd)       the kernel's struct bpf_prog_info
     hold(fd, dev)       attach through a BPF link (closing the fd detaches)
     setns(path)         move this thread into a network namespace
@@ -114,6 +117,7 @@ for _name, _res, _args in [
     ("bpf_obj_get_info_by_fd", ctypes.c_int, [ctypes.c_int, _vp, ctypes.POINTER(ctypes.c_uint32)]),
     ("bpf_link_create", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, _vp]),
     ("libbpf_num_possible_cpus", ctypes.c_int, []),
+    ("bpf_map_get_fd_by_id", ctypes.c_int, [ctypes.c_uint32]),
 ]:
     _fn = getattr(libbpf, _name)
     _fn.restype, _fn.argtypes = _res, _args
@@ -261,6 +265,16 @@ class PerCpuArray:
         per_cpu = self.lookup(key)
         return {f: sum(v[f] for v in per_cpu) for f in self.fields}
 
+    def update(self, key, per_cpu):
+        """Set @key to @per_cpu, one dict of the fields per CPU (CPUs past
+        the list's end get zeros)."""
+        buf = ctypes.create_string_buffer(self.value_size * self.ncpus)
+        for cpu, value in enumerate(per_cpu):
+            struct.pack_into(f"={len(self.fields)}Q", buf, cpu * self.value_size,
+                             *(value[f] for f in self.fields))
+        k = ctypes.c_uint32(key)
+        check(libbpf.bpf_map_update_elem(self.fd, ctypes.byref(k), buf, 0), f"update {key}")
+
     def clear(self, keys):
         zero = ctypes.create_string_buffer(self.value_size * self.ncpus)
         for key in keys:
@@ -271,6 +285,12 @@ class PerCpuArray:
 def count_counters(count_obj):
     """count's counters in a loaded count object (see include/count.h)."""
     return PerCpuArray(count_obj.map_fd(project.COUNT_MAP), project.COUNT_FIELDS)
+
+
+def map_fd_by_id(map_id):
+    """A new fd for the map with id @map_id (ids are the same in every
+    network namespace); close it with os.close()."""
+    return check(libbpf.bpf_map_get_fd_by_id(map_id), f"map id {map_id}")
 
 
 def prog_info(prog_fd):
