@@ -3,6 +3,7 @@
 # ipxdp: XDP programs that load with plain iproute2.
 #
 #   make                  build build/drop-tcp.o, build/count.o, build/port-9090.o
+#                         (and build/probe/xdp-frags-probe.o, which xdp-attach uses)
 #   make TX_PORT=8443 TX_MAC=02:11:22:33:44:55
 #                         build port-9090.o for another port and MAC
 #   make check            install what the tests need, then run them (root)
@@ -23,6 +24,10 @@ BUILD    := build
 FIXTURES := $(BUILD)/fixtures
 PROGS    := drop-tcp count port-9090
 OBJS     := $(PROGS:%=$(BUILD)/%.o)
+# What xdp-attach loads to learn whether the kernel takes multi-buffer
+# programs (probe/xdp-frags-probe.c): not an object, so not in $(BUILD).
+PROBE_DIR := $(BUILD)/probe
+PROBE    := $(PROBE_DIR)/xdp-frags-probe.o
 FIXTURE_OBJS := $(patsubst tests/fixtures/%.c,$(FIXTURES)/%.o,$(wildcard tests/fixtures/*.c)) \
 	$(FIXTURES)/count-nobtf.o
 
@@ -47,7 +52,7 @@ DEB_DEPS := make clang llvm gcc libc6-dev libbpf-dev libbpf1 iproute2 bpftool \
 	systemd man-db groff-base
 
 .PHONY: all clean deps check check-root bpffs FORCE
-all: $(OBJS) $(FIXTURE_OBJS)
+all: $(OBJS) $(PROBE) $(FIXTURE_OBJS)
 
 # The one recipe for every BPF object: the programs, the test fixtures and
 # the bench's programs (mk/bench.mk).  clang -MMD writes the headers each
@@ -62,6 +67,9 @@ $(BUILD)/%.o: progs/%.c Makefile | $(BUILD)
 	$(BPF_COMPILE)
 
 $(FIXTURES)/%.o: tests/fixtures/%.c Makefile | $(FIXTURES)
+	$(BPF_COMPILE)
+
+$(PROBE): probe/xdp-frags-probe.c Makefile | $(PROBE_DIR)
 	$(BPF_COMPILE)
 
 # count built without -g: no BTF, so iproute2 cannot create its map (a test
@@ -90,7 +98,7 @@ endif
 $(BUILD)/port-9090.o: BPF_CFLAGS += -DTX_PORT=$(TX_PORT) '-DTX_MAC=$(TX_MAC_BYTES)'
 $(BUILD)/port-9090.o: $(BUILD)/port-9090.config
 
--include $(OBJS:.o=.d) $(FIXTURE_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(PROBE:.o=.d) $(FIXTURE_OBJS:.o=.d)
 
 clean:
 	rm -rf $(BUILD)
@@ -124,7 +132,7 @@ FORCE:
 
 # Further targets (scripts, demo, bench, install, hardening) live in mk/*.mk;
 # they add the directories they build into to BUILD_DIRS.
-BUILD_DIRS := $(BUILD) $(FIXTURES)
+BUILD_DIRS := $(BUILD) $(FIXTURES) $(PROBE_DIR)
 include $(wildcard mk/*.mk)
 
 $(BUILD_DIRS):

@@ -4,7 +4,7 @@
     make fuzz [N=FRAMES] [SEED=S]        fuzz.py [-n FRAMES] [--seed S]
     make fuzz REPLAY=FAMILY:SEED:INDEX   fuzz.py --replay FAMILY:SEED:INDEX
 
-(fuzz.py needs PYTHONPATH=pylib, which make sets.)  Two sets of frames go
+(fuzz.py needs PYTHONPATH=pylib, which make sets.)  Three sets of frames go
 through drop-tcp, port-9090 and count (the built objects, via
 BPF_PROG_TEST_RUN) and through the reference classifier
 (pylib/ipxdp/reference.py), which must agree on the verdict, the output
@@ -14,8 +14,12 @@ bytes, and count's key and bytes:
           fragment field, IPv6 extension header kind and length, and
           truncation at every byte), about 12000 of them
   random  FRAMES frames (default 1000000) from ipxdp.randframes, seeded
+  jumbo   the same FRAMES frames padded to 4000-9000 bytes, through each
+          object's xdp.frags program as multi-buffer frames, some with the
+          first buffer cut inside the headers (ipxdp.differential.jumbo)
 
-Every frame has a name, sweep:SEED:INDEX or random:SEED:INDEX.  Every
+Every frame has a name, sweep:SEED:INDEX, random:SEED:INDEX or
+jumbo:SEED:INDEX.  Every
 disagreement is printed as a hex frame with the rule it breaks and the
 command that replays that one frame (--replay NAME).  The run ends with the
 number of frames, each program's verdicts (XDP_ABORTED among them) and the
@@ -28,7 +32,7 @@ import argparse
 import sys
 import time
 
-from ipxdp import differential, reference
+from ipxdp import differential, project, reference
 
 CHUNK = 100_000
 SHOWN = 50  # disagreements printed in full
@@ -38,9 +42,13 @@ def replay(objs, name):
     label, frame = differential.frame_of(name, objs.tx_port)
     objs.clear_counters()
     found = differential.check_frame(objs, frame, name, {})
+    multi, _, seen = differential.split(name, frame, objs.tx_port)
     print(f"{label} frame {name} ({len(frame)} bytes): {frame.hex()}")
-    print(f"reference: {reference.parse(frame)}; drop-tcp {reference.drop_tcp(frame)[0]}, "
-          f"port-9090 {reference.port_9090(frame, objs.tx_port, objs.tx_mac)[0]}")
+    if multi:
+        print(f"multi-buffer, through xdp.frags; first buffer {len(seen)} bytes, "
+              "which the reference reads")
+    print(f"reference: {reference.parse(seen)}; drop-tcp {reference.drop_tcp(seen)[0]}, "
+          f"port-9090 {reference.port_9090(seen, objs.tx_port, objs.tx_mac)[0]}")
     for d in found:
         print(d)
     print(f"{len(found)} disagreements")
@@ -49,8 +57,8 @@ def replay(objs, name):
 
 def fuzz(objs, seed, n):
     start = time.monotonic()
-    print(f"fuzz: seed {seed}; {n} random frames and the sweep through drop-tcp, "
-          f"port-9090 and count (this run again: make fuzz SEED={seed} N={n})", flush=True)
+    print(f"fuzz: seed {seed}; {n} random frames, {n} jumbo frames and the sweep through "
+          f"drop-tcp, port-9090 and count (this run again: make fuzz SEED={seed} N={n})", flush=True)
     nsweep, found = differential.run_sweep(objs, seed)
     print(f"  sweep: {nsweep} frames, {len(found)} disagreements, "
           f"{time.monotonic() - start:.0f} s", flush=True)
@@ -59,6 +67,11 @@ def fuzz(objs, seed, n):
         # Index ranges keep every frame replayable from its name.
         found += differential.run_random(objs, seed, first, last)
         print(f"  random: {last} frames, {len(found)} disagreements, "
+              f"{time.monotonic() - start:.0f} s", flush=True)
+    for first in range(0, n, CHUNK):
+        last = min(first + CHUNK, n)
+        found += differential.run_jumbo(objs, seed, first, last)
+        print(f"  jumbo: {last} frames, {len(found)} disagreements, "
               f"{time.monotonic() - start:.0f} s", flush=True)
     for d in found[:SHOWN]:
         print(d)
@@ -70,12 +83,17 @@ def fuzz(objs, seed, n):
         aborted += counts["ABORTED"]
         shown = ", ".join(f"{v} {counts[v]}" for v in ("PASS", "DROP", "TX", "ABORTED"))
         others = sum(c for v, c in counts.items() if v not in ("PASS", "DROP", "TX", "ABORTED"))
-        print(f"  {name:<9} {shown}" + (f", other {others}" if others else ""))
-        if sum(counts.values()) != total:
-            print(f"fuzz: {name} ran {sum(counts.values())} frames, expected {total}", file=sys.stderr)
+        print(f"  {name:<19} {shown}" + (f", other {others}" if others else ""))
+        # The plain programs ran the sweep and the random frames, the
+        # xdp.frags ones the jumbo frames.
+        expected = n if name.endswith("/" + project.MULTIBUFFER_SECTION) else total
+        if sum(counts.values()) != expected:
+            print(f"fuzz: {name} ran {sum(counts.values())} frames, expected {expected}",
+                  file=sys.stderr)
             return 1
     print(f"fuzz: seed {seed}: {total} frames per program ({n} random, {nsweep} sweep), "
-          f"{len(found)} disagreements, {aborted} XDP_ABORTED, {time.monotonic() - start:.0f} s")
+          f"{n} jumbo frames per xdp.frags program, {len(found)} disagreements, "
+          f"{aborted} XDP_ABORTED, {time.monotonic() - start:.0f} s")
     return 1 if found or aborted else 0
 
 
@@ -84,13 +102,15 @@ def main():
     ap.add_argument("--seed", type=int, default=None, help="default: from the clock (printed)")
     ap.add_argument("-n", type=int, default=1_000_000, help="random frames (default 1000000)")
     ap.add_argument("--replay", metavar="FAMILY:SEED:INDEX",
-                    help="check the one frame of that name (sweep:1:77, random:1:5) and print it")
+                    help="check the one frame of that name (sweep:1:77, random:1:5, jumbo:1:3) "
+                         "and print it")
     args = ap.parse_args()
     if args.replay:
         try:
             differential.parse_name(args.replay)
         except ValueError:
-            ap.error(f"--replay takes sweep:SEED:INDEX or random:SEED:INDEX, not {args.replay!r}")
+            ap.error(f"--replay takes sweep:SEED:INDEX, random:SEED:INDEX or jumbo:SEED:INDEX, "
+                     f"not {args.replay!r}")
     objs = differential.Objects()
     try:
         if args.replay:

@@ -48,6 +48,9 @@ def measure(path):
             if not m:
                 raise LoadError(f"{path}: no statistics in the verifier log: {log.strip()!r}")
             out.append({
+                # drop-tcp, drop-tcp/xdp.frags: the object, and the section
+                # where it is not named after the object
+                "program": path.stem if section == path.stem else f"{path.stem}/{section}",
                 "object": str(path),
                 "section": section,
                 "function": obj.function(section),
@@ -82,7 +85,7 @@ def main():
         r["percent"] = round(100.0 * r["verified_insns"] / r["limit"], 3)
         r["ok"] = r["percent"] <= args.max_percent
         if r["verified_insns"] != r["log_processed_insns"]:
-            print(f"verify-stats: {r['section']}: program info says {r['verified_insns']} "
+            print(f"verify-stats: {r['program']}: program info says {r['verified_insns']} "
                   f"verified instructions, the verifier log {r['log_processed_insns']}",
                   file=sys.stderr)
             status = 2
@@ -92,15 +95,15 @@ def main():
     if args.json:
         print(json.dumps({"max_percent": args.max_percent, "programs": rows}, indent=2))
     else:
-        print(f"{'program':<10} {'insns':>6} {'xlated':>7} {'jited B':>8} "
+        print(f"{'program':<20} {'insns':>6} {'xlated':>7} {'jited B':>8} "
               f"{'verified':>9} {'budget':>8} {'used':>7}")
         for r in rows:
-            print(f"{r['section']:<10} {r['insns']:>6} {r['xlated_insns']:>7} {r['jited_bytes']:>8} "
+            print(f"{r['program']:<20} {r['insns']:>6} {r['xlated_insns']:>7} {r['jited_bytes']:>8} "
                   f"{r['verified_insns']:>9} {r['limit']:>8} {r['percent']:>6.2f}%"
                   f"{'' if r['ok'] else '  OVER ' + format(args.max_percent, 'g') + '%'}")
     for r in rows:
         if not r["ok"]:
-            print(f"verify-stats: {r['section']} uses {r['percent']:.2f}% of the verifier's "
+            print(f"verify-stats: {r['program']} uses {r['percent']:.2f}% of the verifier's "
                   f"{r['limit']}-instruction budget (at most {args.max_percent:g}% allowed)",
                   file=sys.stderr)
     return status

@@ -24,7 +24,7 @@
 
 struct proto_counter {
 	__u64 packets;
-	__u64 bytes; /* frame bytes as XDP sees them: data_end - data */
+	__u64 bytes; /* whole frames, every buffer of a multi-buffer one */
 };
 
 #endif /* IPXDP_COUNT_H */

@@ -30,8 +30,12 @@
  *  - Tunnels are not looked into: GRE or IP-in-IP is its outer protocol.
  *  - Some NICs strip the outer VLAN tag before XDP runs (rx-vlan offload);
  *    the parser then simply sees one tag fewer.
- *  - XDP sees the first buffer of a frame only; the programs are not
- *    multi-buffer aware, so drivers refuse them on MTUs that need more.
+ *  - Multi-buffer frames (xdp.frags programs): the cursor ends where the
+ *    first buffer ends, so headers are read from it only.  Headers that
+ *    run past it make the frame malformed, and a transport header cut by
+ *    it counts as cut short (fail closed).  The first buffer holds 3,520
+ *    bytes on veth with 4 KiB pages, and headers rarely take more than a
+ *    hundred: only a long IPv6 extension chain gets that far.
  *
  * Bounds checks: every read is covered by cursor_advance(), which checks
  * "does [pos, pos + len) lie inside the frame?" exactly once, in one place.

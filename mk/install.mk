@@ -8,6 +8,7 @@
 # Layout (PREFIX=/usr/local):
 #   sbin/xdp-attach xdp-detach xdp-status xdp-stats     the scripts
 #   lib/ipxdp/xdp-lib.sh                                their shared library
+#   lib/ipxdp/xdp-frags-probe.o                         xdp-attach's multi-buffer probe
 #   lib/bpf/ipxdp/drop-tcp.o count.o port-9090.o        the objects
 #   lib/systemd/system/xdp-attach@.service              boot-time attach
 #   lib/systemd/system/ipxdp-metrics.service .timer     counters for node_exporter
@@ -15,9 +16,11 @@
 #   share/doc/ipxdp/                                    README, docs, example config
 #
 # The installed copies know where they live: the line marked
-# `# @IPXDP_LIBDIR@` in each script and the line marked `# @IPXDP_OBJDIR@`
-# in xdp-lib.sh are rewritten to PREFIX paths (never DESTDIR ones), and
-# /usr/local/ in the unit and the man pages becomes PREFIX/.
+# `# @IPXDP_LIBDIR@` in each script and the lines marked `# @IPXDP_OBJDIR@`
+# and `# @IPXDP_FRAGS_PROBE@` in xdp-lib.sh are rewritten to PREFIX paths
+# (never DESTDIR ones), and /usr/local/ in the unit and the man pages
+# becomes PREFIX/.  The probe lies outside the objects directory: it is no
+# program to attach, and xdp-status names only what is there.
 #
 # uninstall removes the same list of files that install writes, then the
 # directories that belong to ipxdp alone if they are empty.
@@ -42,6 +45,7 @@ IPXDP_EXAMPLES  := systemd/eth0.conf
 IPXDP_INSTALLED := \
 	$(IPXDP_SCRIPTS:%=$(IPXDP_SBINDIR)/%) \
 	$(IPXDP_LIBDIR)/xdp-lib.sh \
+	$(IPXDP_LIBDIR)/$(notdir $(PROBE)) \
 	$(OBJS:$(BUILD)/%=$(IPXDP_OBJDIR)/%) \
 	$(IPXDP_UNITS:%=$(IPXDP_UNITDIR)/%) \
 	$(IPXDP_MANPAGES:%=$(IPXDP_MAN8DIR)/%) \
@@ -80,7 +84,7 @@ IPXDP_SUBST_PREFIX = ipxdp_subst_prefix() { \
 	sed -e 's|/usr/local/|$(PREFIX)/|g' "$$1" > "$$2.tmp" && \
 	chmod 0644 "$$2.tmp" && mv -f "$$2.tmp" "$$2"; }
 
-install: install-check-prefix $(OBJS)
+install: install-check-prefix $(OBJS) $(PROBE)
 	@echo "  INSTALL $(DESTDIR)$(PREFIX)"
 	$(Q)install -d '$(DESTDIR)$(IPXDP_SBINDIR)' '$(DESTDIR)$(IPXDP_LIBDIR)' \
 		'$(DESTDIR)$(IPXDP_OBJDIR)' '$(DESTDIR)$(IPXDP_UNITDIR)' \
@@ -90,8 +94,13 @@ install: install-check-prefix $(OBJS)
 		ipxdp_subst_marker "scripts/$$s" '$(DESTDIR)$(IPXDP_SBINDIR)'/"$$s" \
 			@IPXDP_LIBDIR@ 'IPXDP_LIBDIR=$(IPXDP_LIBDIR)' 0755; \
 	done; \
-	ipxdp_subst_marker scripts/xdp-lib.sh '$(DESTDIR)$(IPXDP_LIBDIR)/xdp-lib.sh' \
-		@IPXDP_OBJDIR@ 'IPXDP_OBJDIR=$(IPXDP_OBJDIR)' 0644
+	ipxdp_subst_marker scripts/xdp-lib.sh '$(DESTDIR)$(IPXDP_LIBDIR)/xdp-lib.sh.in' \
+		@IPXDP_OBJDIR@ 'IPXDP_OBJDIR=$(IPXDP_OBJDIR)' 0644; \
+	ipxdp_subst_marker '$(DESTDIR)$(IPXDP_LIBDIR)/xdp-lib.sh.in' \
+		'$(DESTDIR)$(IPXDP_LIBDIR)/xdp-lib.sh' \
+		@IPXDP_FRAGS_PROBE@ 'IPXDP_FRAGS_PROBE=$(IPXDP_LIBDIR)/$(notdir $(PROBE))' 0644; \
+	rm -f '$(DESTDIR)$(IPXDP_LIBDIR)/xdp-lib.sh.in'
+	$(Q)install -m 0644 $(PROBE) '$(DESTDIR)$(IPXDP_LIBDIR)/'
 	$(Q)install -m 0644 $(OBJS) '$(DESTDIR)$(IPXDP_OBJDIR)/'
 	$(Q)set -e; $(IPXDP_SUBST_PREFIX); \
 	for f in $(IPXDP_UNITS); do \

@@ -3,6 +3,7 @@
  * port-9090: bounce TCP to one port, drop other TCP, pass the rest.
  *
  *   ip link set dev eth0 xdp obj build/port-9090.o sec port-9090
+ *   ip link set dev eth0 xdp obj build/port-9090.o sec xdp.frags   # MTU 9000
  *
  * A TCP segment to TX_PORT gets its Ethernet destination rewritten to TX_MAC
  * and is sent back out of the interface it came in on (XDP_TX).  No other
@@ -36,8 +37,7 @@ static __always_inline void set_mac(__u8 *mac, __u8 a, __u8 b, __u8 c,
 	mac[5] = f;
 }
 
-SEC("port-9090")
-int xdp_bounce_port(struct xdp_md *ctx)
+static __always_inline int bounce_port(struct xdp_md *ctx)
 {
 	struct eth_hdr *eth = (void *)(long)ctx->data;
 	struct tcphdr *tcp;
@@ -67,6 +67,27 @@ int xdp_bounce_port(struct xdp_md *ctx)
 	 * knows it is there; writing it needs no second check. */
 	set_mac(eth->dest, TX_MAC);
 	return XDP_TX;
+}
+
+/*
+ * Two entry points, one program.  The first is for frames in one buffer;
+ * the second, in section xdp.frags, also accepts multi-buffer frames, which
+ * links with an MTU above one page need (e.g. 9000).  The headers, and the
+ * MAC that is rewritten, are in the first buffer; XDP_TX sends the whole
+ * frame, every buffer.  Headers that run past the first buffer make the
+ * frame malformed, and a TCP header cut by its end has no port to read:
+ * both are dropped (parse.h, docs/design.md).
+ */
+SEC("port-9090")
+int xdp_bounce_port(struct xdp_md *ctx)
+{
+	return bounce_port(ctx);
+}
+
+SEC("xdp.frags")
+int xdp_bounce_mb(struct xdp_md *ctx)
+{
+	return bounce_port(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

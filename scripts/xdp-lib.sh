@@ -74,6 +74,15 @@ IPXDP_VERSION=0.1.0
 # "$IPXDP_OBJDIR/drop-tcp.o".  `make install` rewrites this line.
 IPXDP_OBJDIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)/build # @IPXDP_OBJDIR@
 
+# The section of an object's multi-buffer program, and the program that
+# ipxdp_multibuffer_ok loads (probe/xdp-frags-probe.c): not an object, so
+# it is installed next to this file.  `make install` rewrites this line.
+# The tests make the probe fail by running a copy of the scripts next to a
+# build/ of their own (tests/test_scripts_multibuffer.py); nothing else
+# changes where it is.
+IPXDP_FRAGS_SECTION=xdp.frags
+IPXDP_FRAGS_PROBE=$IPXDP_OBJDIR/probe/xdp-frags-probe.o # @IPXDP_FRAGS_PROBE@
+
 # Lock files: one per (network namespace, ifindex), see ipxdp_lock.
 IPXDP_RUNDIR=/run/ipxdp
 
@@ -651,47 +660,97 @@ ipxdp_obj_programs()
 		}' <(printf '%s\n' "$sections") <(printf '%s\n' "$symbols")
 }
 
-# Loads every program of each OBJ (as the kernel would see it from `ip`)
-# to learn its tag, in a private mount namespace with a bpffs of its own:
-# whatever happens, nothing stays pinned or loaded afterwards.
+# The first 15 bytes of FUNCTION: the name the kernel keeps for a program
+# (BPF_OBJ_NAME_LEN), which is what ip shows.
+ipxdp_kernel_name()
+{
+	printf '%s' "${1:0:15}"
+}
+
+# OBJ's two program sections when it carries one program twice, a plain
+# section and IPXDP_FRAGS_SECTION (as every ipxdp object does): one line
+# "PLAIN<TAB>PLAIN_FUNCTION<TAB>FRAGS_FUNCTION" from PROGRAMS (the output
+# of ipxdp_obj_programs); nothing for any other object.
+ipxdp_family()
+{
+	awk -F'\t' -v OFS='\t' -v frags="$IPXDP_FRAGS_SECTION" '
+		$1 == frags { f = $2; nf++; next }
+		{ plain = $1; pf = $2; np++ }
+		END { if (nf == 1 && np == 1) print plain, pf, f }' <<<"$1"
+}
+
+# Loads programs the way ip does when it attaches one: each section on its
+# own (ip loads only the section it attaches), generic mode on the
+# loopback of a network namespace made for it, with a bpffs of its own in
+# a private mount namespace.  Whatever happens, nothing stays attached,
+# pinned or loaded afterwards.
 #
-# Prints "INDEX<TAB>FUNCTION<TAB>TAG" lines (INDEX: position of the object
-# in the arguments, from 0).  An object that fails to load prints
-# "INDEX<TAB>-<TAB>-" and its libbpf messages go to the file named by
-# IPXDP_LOAD_ERR (when set).  With IPXDP_LOAD_DEV set, programs are loaded
-# for offload to that device instead.
-ipxdp_load_tags()
+# Arguments: INDEX OBJ SECTION FUNCTION, for each program.  Prints
+# "INDEX<TAB>FUNCTION<TAB>TAG" for each, TAG "-" when the kernel refused
+# it; what ip said then goes to the file named by IPXDP_LOAD_ERR (when
+# set).
+ipxdp_load_sections()
 {
 	local err=${IPXDP_LOAD_ERR:-/dev/null}
 	[ -d /sys/fs/bpf ] ||
 		die "$EX_DEPS" "/sys/fs/bpf is missing: is sysfs mounted?"
 	# shellcheck disable=SC2016 # the inner script expands its own variables
-	unshare --mount --propagation private -- bash -c '
+	unshare --mount --propagation private --net -- bash -c '
 		set -u
-		dev=$1
-		shift
 		mount -t bpf ipxdp /sys/fs/bpf || exit 1
-		i=0
-		for obj in "$@"; do
-			dir=/sys/fs/bpf/o$i
-			if [ -n "$dev" ]; then
-				ok=$(bpftool prog loadall "$obj" "$dir" type xdp dev "$dev" 2>&1 >/dev/null && echo y)
+		while [ $# -ge 4 ]; do
+			i=$1 obj=$2 sec=$3 fn=$4
+			shift 4
+			tag=-
+			if said=$(ip link set dev lo xdpgeneric obj "$obj" sec "$sec" 2>&1 >/dev/null); then
+				tag=$(ip -j -d link show dev lo | jq -r ".[0].xdp.prog.tag // \"-\"")
+				ip link set dev lo xdpgeneric off
 			else
-				ok=$(bpftool prog loadall "$obj" "$dir" type xdp 2>&1 >/dev/null && echo y)
+				printf "%s\n" "$said" >&2
 			fi
-			if [ "$ok" != y ]; then
-				printf "%s\n" "$ok" >&2
-				printf "%s\t-\t-\n" "$i"
-			else
-				for pin in "$dir"/*; do
-					[ -e "$pin" ] || continue
-					tag=$(bpftool -j prog show pinned "$pin" | jq -r .tag)
-					printf "%s\t%s\t%s\n" "$i" "${pin##*/}" "$tag"
-				done
-			fi
-			i=$((i + 1))
+			printf "%s\t%s\t%s\n" "$i" "$fn" "$tag"
 		done
-	' ipxdp-load "${IPXDP_LOAD_DEV:-}" "$@" 2>"$err"
+	' ipxdp-load "$@" 2>"$err"
+}
+
+# Every program section of each OBJ, through ipxdp_load_sections (INDEX:
+# the position of the object in the arguments, from 0).
+ipxdp_load_tags()
+{
+	local i=0 obj sec fn args=()
+	for obj in "$@"; do
+		while IFS=$'\t' read -r sec fn; do
+			[ -n "$fn" ] && args+=("$i" "$obj" "$sec" "$fn")
+		done < <(ipxdp_obj_programs "$obj" 2>/dev/null || true)
+		i=$((i + 1))
+	done
+	if [ "${#args[@]}" -gt 0 ]; then
+		ipxdp_load_sections "${args[@]}"
+	fi
+}
+
+# Whether the kernel loads multi-buffer XDP programs (section xdp.frags,
+# which makes libbpf pass BPF_F_XDP_HAS_FRAGS; Linux 5.18 and later): ip
+# loads IPXDP_FRAGS_PROBE, a program that passes every frame and needs
+# nothing else, as ipxdp_load_sections does.  Returns 0 if it loads, 1 if
+# the kernel refuses it with EINVAL, as a kernel without multi-buffer XDP
+# refuses the flag, and 2 if something else went wrong.  What ip said is
+# left in $IPXDP_TMP/probe.err.
+ipxdp_multibuffer_ok()
+{
+	local out err=$IPXDP_TMP/probe.err
+	[ -r "$IPXDP_FRAGS_PROBE" ] ||
+		die "$EX_DEPS" "missing $(ipxdp_q "$IPXDP_FRAGS_PROBE"), the multi-buffer probe (reinstall ipxdp, or run make)"
+	out=$(IPXDP_LOAD_ERR=$err ipxdp_load_sections 0 "$IPXDP_FRAGS_PROBE" \
+		"$IPXDP_FRAGS_SECTION" xdp_frags_probe) || true
+	case $out in
+	*$'\t'-)
+		grep -q 'Invalid argument' -- "$err" && return 1
+		return 2
+		;;
+	*$'\t'?*) return 0 ;;
+	esac
+	return 2
 }
 
 # The verifier's last words from libbpf's output in FILE: the lines of the
@@ -714,10 +773,13 @@ ipxdp_error_tail()
 		-e '^$' -- "$1" | tail -n 3 | sed 's/^/  /'
 }
 
-# Every program of this project's objects ($IPXDP_OBJDIR/*.o) by its tag:
-# "TAG<TAB>OBJECT<TAB>SECTION" lines (OBJECT as "count.o").  A program
-# attached anywhere is one of ours when its tag is in this list: xdp-status
-# and xdp-stats name programs this way.
+# Every program of this project's objects ($IPXDP_OBJDIR/*.o) by its tag
+# and name: "TAG<TAB>OBJECT<TAB>SECTION<TAB>NAME" lines (OBJECT as
+# "count.o", NAME the first 15 bytes of the function, which the kernel
+# keeps and ip shows).  A program attached anywhere is one of ours when its
+# tag and name are in this list: the tag alone does not tell an object's
+# plain section from its xdp.frags section, which may hold the same
+# instructions.  xdp-status and xdp-stats name programs this way.
 ipxdp_known_programs()
 {
 	local objs=() f tags i programs
@@ -733,7 +795,7 @@ ipxdp_known_programs()
 		awk -F'\t' -v OFS='\t' -v i="$i" -v obj="${f##*/}" '
 			FNR == 1 { file++ }
 			file == 1 { sec[$2] = $1; next }
-			$1 == i && $3 != "-" && ($2 in sec) { print $3, obj, sec[$2] }
+			$1 == i && $3 != "-" && ($2 in sec) { print $3, obj, sec[$2], substr($2, 1, 15) }
 		' <(printf '%s\n' "$programs") <(printf '%s\n' "$tags")
 		i=$((i + 1))
 	done

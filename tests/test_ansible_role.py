@@ -181,14 +181,14 @@ def test_first_run_installs_configures_attaches(host, first):
     assert CONF.stat().st_mode & 0o777 == 0o644
 
     xdp = host.ns.xdp()
-    assert xdp["prog"]["name"] == "xdp_count_proto"
+    assert xdp["prog"]["name"] == "xdp_count_mb"
     assert xdp["mode"] == 1  # native
     assert first.stdout("Attach the programs with xdp-attach") == \
-        [f"{DEV}: count attached (native, prog id {xdp['prog']['id']})"]
+        [f"{DEV}: count attached (native, multi-buffer, prog id {xdp['prog']['id']})"]
     res = host.run(["xdp-status", "--json", DEV])
     assert res.returncode == 0, res.stderr
     (row,) = json.loads(res.stdout)
-    assert (row["object"], row["section"], row["id"]) == ("count.o", "count", xdp["prog"]["id"])
+    assert (row["object"], row["section"], row["id"]) == ("count.o", "xdp.frags", xdp["prog"]["id"])
     assert_no_service_module_ran(first)
     assert first.tasks["Load the block list"].get("skipped")
 
@@ -200,7 +200,7 @@ def test_second_run_changes_nothing(host, first):
     assert again.rc == 0, again
     assert (again.stats["changed"], again.changed) == (0, set())
     assert again.stdout("Attach the programs with xdp-attach") == \
-        [f"{DEV}: count already attached (native, prog id {prog_id})"]
+        [f"{DEV}: count already attached (native, multi-buffer, prog id {prog_id})"]
     assert host.ns.xdp()["prog"]["id"] == prog_id
     assert_no_service_module_ran(again)
 
@@ -218,7 +218,7 @@ def test_bad_entry_fails_before_any_change(host, first, entry):
     assert bad.tasks["Check the interface entries"].get("failed"), bad
     assert bad.stats["changed"] == 0
     assert CONF.read_text() == before
-    assert host.ns.xdp()["prog"]["name"] == "xdp_count_proto"
+    assert host.ns.xdp()["prog"]["name"] == "xdp_count_mb"
 
 
 def test_changed_object_replaces_the_program(host, first):
@@ -230,15 +230,15 @@ def test_changed_object_replaces_the_program(host, first):
                             "Attach the programs with xdp-attach"}
     assert play.stats["changed"] == 2
     xdp = host.ns.xdp()
-    assert xdp["prog"]["name"] == "xdp_drop_tcp" and xdp["prog"]["id"] != old
+    assert xdp["prog"]["name"] == "xdp_drop_tcp_mb" and xdp["prog"]["id"] != old
     assert play.stdout("Attach the programs with xdp-attach") == \
-        [f"{DEV}: drop-tcp attached (native, prog id {xdp['prog']['id']})"]
+        [f"{DEV}: drop-tcp attached (native, multi-buffer, prog id {xdp['prog']['id']})"]
     assert CONF.read_text().splitlines()[-3:] == ["OBJECT=drop-tcp", "SECTION=", "MODE=native"]
 
     back = host.play()
     assert back.rc == 0, back
     assert back.stats["changed"] == 2
-    assert host.ns.xdp()["prog"]["name"] == "xdp_count_proto"
+    assert host.ns.xdp()["prog"]["name"] == "xdp_count_mb"
 
 
 def test_systemd_path_in_check_mode(host, first):

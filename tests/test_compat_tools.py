@@ -30,8 +30,10 @@ from ipxdp.netns import namespace_with_veth
 BUILD = paths.build_dir()
 TX_PORT, TX_MAC = project.port_9090_config()
 
-# object name (= section name) -> function name, which is the program name
+# object name (= its plain section's name) -> function name, which is the
+# program name; the same for each object's xdp.frags section
 OBJECTS = project.PROGRAMS
+FRAGS = project.MULTIBUFFER_SECTION
 # `ip -j link` "mode" values (enum XDP_ATTACHED_*)
 IP_MODE = {name: number for number, name in project.XDP_MODES.items()}
 BPFTOOL_MODE = {"native": "driver", "generic": "generic"}
@@ -72,7 +74,10 @@ def pindir():
 
 @pytest.fixture(scope="module")
 def reference_tags():
-    """Each object's program as bpftool loads it: {object: (name, tag)}."""
+    """Each object's programs as bpftool loads them: {object: (name, tag)}
+    for the program `bpftool prog load` pins (the first, the plain
+    section), and {(object, "xdp.frags"): (name, tag)} from `bpftool prog
+    loadall`, which pins every program by its name."""
     path = pathlib.Path(tempfile.mkdtemp(prefix=f"ipxdp-compat-{os.getpid()}-ref-",
                                          dir="/sys/fs/bpf"))
     try:
@@ -83,36 +88,53 @@ def reference_tags():
             info = json.loads(run(["bpftool", "-j", "prog", "show", "pinned", str(pin)]).stdout)
             tags[obj] = (info["name"], info["tag"])
             pin.unlink()
+            pins = path / f"{obj}-all"
+            run(["bpftool", "prog", "loadall", str(BUILD / f"{obj}.o"), str(pins), "type", "xdp"])
+            assert sorted(p.name for p in pins.iterdir()) == \
+                sorted([OBJECTS[obj], project.MULTIBUFFER[obj]])
+            info = json.loads(run(["bpftool", "-j", "prog", "show", "pinned",
+                                   str(pins / project.MULTIBUFFER[obj])]).stdout)
+            tags[obj, FRAGS] = (info["name"], info["tag"])
+            shutil.rmtree(pins)
         return tags
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def assert_attached(ns, mode, obj, reference_tags):
+def assert_attached(ns, mode, obj, reference_tags, section=None):
+    """What is attached to va is @obj's program in @section (default: the
+    plain one), by name and tag."""
     xdp = ns.xdp()
     assert xdp is not None, "nothing attached"
     assert xdp["mode"] == IP_MODE[mode]
-    assert (xdp["prog"]["name"], xdp["prog"]["tag"]) == reference_tags[obj]
+    want = reference_tags[obj] if section in (None, obj) else reference_tags[obj, section]
+    assert (xdp["prog"]["name"], xdp["prog"]["tag"]) == want
     return xdp["prog"]["id"]
 
 
-def assert_other_tools_see(ns, mode, obj, prog_id):
-    """bpftool net and xdp-loader status both report prog_id in mode."""
+def assert_other_tools_see(ns, mode, name, prog_id):
+    """bpftool net and xdp-loader status both report prog_id, called @name,
+    in mode."""
     (net,) = json.loads(ns.run(["bpftool", "-j", "net", "show", "dev", "va"], check=True).stdout)
     assert net["xdp"] == [{"devname": "va", "ifindex": net["xdp"][0]["ifindex"],
                            "mode": BPFTOOL_MODE[mode], "id": prog_id}]
     status = xdp_loader(ns, "status", "va").stdout
     rows = [line.split() for line in status.splitlines() if line.startswith("va ")]
-    assert rows == [["va", OBJECTS[obj], XDP_LOADER_MODE[mode], str(prog_id),
+    assert rows == [["va", name, XDP_LOADER_MODE[mode], str(prog_id),
                      rows[0][4]]], status
 
 
 # The three loaders ---------------------------------------------------------
 
 def test_objects_name_their_programs_as_expected(reference_tags):
-    assert {o: name for o, (name, _) in reference_tags.items()} == OBJECTS
-    # Three different programs, so a tag match below means something.
-    assert len({tag for _, tag in reference_tags.values()}) == 3
+    assert {o: name for o, (name, _) in reference_tags.items() if o in OBJECTS} == OBJECTS
+    assert {o: reference_tags[o, FRAGS][0] for o in OBJECTS} == project.MULTIBUFFER
+    # Three different programs, so a tag match below means something; an
+    # object's two sections may share one (drop-tcp's and port-9090's
+    # are the same instructions), so the names tell them apart.
+    assert len({reference_tags[o][1] for o in OBJECTS}) == 3
+    for obj in ("drop-tcp", "port-9090"):
+        assert reference_tags[obj][1] == reference_tags[obj, FRAGS][1]
 
 
 @pytest.mark.parametrize("mode", ["native", "generic"])
@@ -121,7 +143,7 @@ def test_ip_loads_and_attaches(ns, obj, mode, reference_tags):
     ns.ip("link", "set", "dev", "va", IP_KEYWORD[mode], "obj", str(BUILD / f"{obj}.o"),
           "sec", obj)
     prog_id = assert_attached(ns, mode, obj, reference_tags)
-    assert_other_tools_see(ns, mode, obj, prog_id)
+    assert_other_tools_see(ns, mode, OBJECTS[obj], prog_id)
     ns.ip("link", "set", "dev", "va", IP_KEYWORD[mode], "off")
     assert ns.xdp() is None
 
@@ -158,7 +180,7 @@ def test_bpftool_loads_runs_and_attaches(ns, pindir, tmp_path, obj, reference_ta
     ns.run(["bpftool", "net", "attach", "xdpdrv", "pinned", str(pin), "dev", "va"], check=True)
     prog_id = assert_attached(ns, "native", obj, reference_tags)
     assert prog_id == info["id"]
-    assert_other_tools_see(ns, "native", obj, prog_id)
+    assert_other_tools_see(ns, "native", OBJECTS[obj], prog_id)
     ns.run(["bpftool", "net", "detach", "xdpdrv", "dev", "va"], check=True)
     assert ns.xdp() is None
 
@@ -173,7 +195,7 @@ def test_xdp_loader_loads_single_program(ns, obj, mode, reference_tags):
     # scripts and bpftool then see (not an xdp_dispatcher).
     assert "Falling back to loading single prog without dispatcher" in res.stderr
     prog_id = assert_attached(ns, mode, obj, reference_tags)
-    assert_other_tools_see(ns, mode, obj, prog_id)
+    assert_other_tools_see(ns, mode, OBJECTS[obj], prog_id)
     # A second program is refused: no dispatcher to chain it to.
     other = "count" if obj != "count" else "drop-tcp"
     res = xdp_loader(ns, "load", "-m", XDP_LOADER_MODE[mode], "-s", other, "va",
@@ -321,10 +343,11 @@ def test_scripts_pass_shellcheck():
 @pytest.mark.parametrize("mode", ["native", "generic"])
 @pytest.mark.parametrize("obj", OBJECTS)
 def test_tools_see_what_the_scripts_attached(ns, obj, mode, reference_tags):
+    """xdp-attach without a section attaches xdp.frags."""
     res = ns.run([str(SCRIPTS_DIR / "xdp-attach"), "--mode", mode, "va", obj], check=True)
-    prog_id = assert_attached(ns, mode, obj, reference_tags)
-    assert res.stdout == f"va: {obj} attached ({mode}, prog id {prog_id})\n"
-    assert_other_tools_see(ns, mode, obj, prog_id)
+    prog_id = assert_attached(ns, mode, obj, reference_tags, FRAGS)
+    assert res.stdout == f"va: {obj} attached ({mode}, multi-buffer, prog id {prog_id})\n"
+    assert_other_tools_see(ns, mode, project.MULTIBUFFER[obj], prog_id)
     ns.run([str(SCRIPTS_DIR / "xdp-detach"), "va"], check=True)
     assert ns.xdp() is None
 
@@ -336,25 +359,30 @@ def xdp_status(ns):
 
 
 @pytest.mark.parametrize("tool", ["ip", "bpftool", "xdp-loader"])
+@pytest.mark.parametrize("which", ["plain", "frags"])
 @pytest.mark.parametrize("obj", OBJECTS)
-def test_xdp_status_sees_what_the_tools_attached(ns, pindir, tool, obj, reference_tags):
+def test_xdp_status_sees_what_the_tools_attached(ns, pindir, tool, which, obj, reference_tags):
+    """Either section, whoever attached it: xdp-status names the object and
+    the section, also where the two share a tag."""
     path = str(BUILD / f"{obj}.o")
+    section = obj if which == "plain" else FRAGS
+    name, tag = reference_tags[obj] if which == "plain" else reference_tags[obj, FRAGS]
     if tool == "ip":
-        ns.ip("link", "set", "dev", "va", "xdpgeneric", "obj", path, "sec", obj)
+        ns.ip("link", "set", "dev", "va", "xdpgeneric", "obj", path, "sec", section)
         mode = "generic"
     elif tool == "bpftool":
-        pin = str(pindir / obj)
-        run(["bpftool", "prog", "load", path, pin, "type", "xdp"])
-        ns.run(["bpftool", "net", "attach", "xdpdrv", "pinned", pin, "dev", "va"], check=True)
+        pins = pindir / obj
+        run(["bpftool", "prog", "loadall", path, str(pins), "type", "xdp"])
+        ns.run(["bpftool", "net", "attach", "xdpdrv", "pinned", str(pins / name), "dev", "va"],
+               check=True)
         mode = "native"
     else:
-        xdp_loader(ns, "load", "-m", "native", "-s", obj, "va", path)
+        xdp_loader(ns, "load", "-m", "native", "-s", section, "va", path)
         mode = "native"
-    prog_id = assert_attached(ns, mode, obj, reference_tags)
-    name, tag = reference_tags[obj]
+    prog_id = assert_attached(ns, mode, obj, reference_tags, section)
     assert xdp_status(ns) == {"interface": "va", "ifindex": xdp_status(ns)["ifindex"],
                               "mode": mode, "id": prog_id, "name": name, "tag": tag,
-                              "object": f"{obj}.o", "section": obj}
+                              "object": f"{obj}.o", "section": section}
     ns.run([str(SCRIPTS_DIR / "xdp-detach"), "va"], check=True)
     assert ns.xdp() is None
 

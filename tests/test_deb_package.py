@@ -127,14 +127,16 @@ def test_install_use_purge(deb):
         with namespace_with_veth("ipxdp-deb", "va", "vb") as ns:
             res = ns.run(["/usr/sbin/xdp-attach", "va", "drop-tcp"])
             assert res.returncode == 0, res.stderr
+            # xdp.frags: the package's multi-buffer probe ran
             xdp = ns.xdp()
-            assert xdp["prog"]["name"] == "xdp_drop_tcp"
-            assert res.stdout == f"va: drop-tcp attached (native, prog id {xdp['prog']['id']})\n"
+            assert xdp["prog"]["name"] == "xdp_drop_tcp_mb"
+            assert res.stdout == \
+                f"va: drop-tcp attached (native, multi-buffer, prog id {xdp['prog']['id']})\n"
             res = ns.run(["/usr/sbin/xdp-status", "--json", "va"])
             assert res.returncode == 0, res.stderr
             (row,) = json.loads(res.stdout)
             assert (row["object"], row["section"], row["id"]) == \
-                ("drop-tcp.o", "drop-tcp", xdp["prog"]["id"])
+                ("drop-tcp.o", "xdp.frags", xdp["prog"]["id"])
             res = ns.run(["/usr/sbin/xdp-detach", "va"])
             assert res.returncode == 0, res.stderr
             assert ns.xdp() is None

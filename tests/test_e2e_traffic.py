@@ -34,11 +34,14 @@ def script(ns, name, *args, timeout=60):
 
 
 def attach(ns, mode, dev, name, path=None):
-    """xdp-attach through the script; returns the program id."""
+    """xdp-attach through the script; returns the program id.  Our objects
+    (@name) are attached in their xdp.frags section, a fixture (@path) in
+    its only one."""
     res = script(ns, "xdp-attach", "--mode", mode, dev, path or obj(name))
     assert res.returncode == 0, res.stderr
     section = pathlib.Path(path).stem if path else name
-    m = re.fullmatch(rf"{re.escape(dev)}: {re.escape(section)} attached \({mode}, prog id (\d+)\)\n",
+    mb = "" if path else ", multi-buffer"
+    m = re.fullmatch(rf"{re.escape(dev)}: {re.escape(section)} attached \({mode}{mb}, prog id (\d+)\)\n",
                      res.stdout)
     assert m, res.stdout
     assert ns.link(dev)["xdp"]["prog"]["id"] == int(m.group(1))
@@ -97,7 +100,7 @@ def test_drop_tcp_blocks_http_but_not_ping(net, tmp_path, mode):
     assert [rc for rc, _ in http_get_all(net, 1.5)] == [28, 28]
     assert pings(net) == [0, 0]
 
-    detach(net.server, net.server.dev, prog_id, mode, "xdp_drop_tcp")
+    detach(net.server, net.server.dev, prog_id, mode, "xdp_drop_tcp_mb")
     assert http_get_all(net, 5) == [(0, PAGE), (0, PAGE)]
 
 

@@ -19,8 +19,10 @@ from ipxdp import paths, project
 from ipxdp.netns import namespaces
 
 ROUNDS = 3
-LINE = re.compile(r"^v0: (\S+) (attached|already attached) \((native|generic), prog id (\d+)\)$")
-NAMES = project.PROGRAMS  # section -> program name
+# Every object here is given without a section: xdp.frags.
+LINE = re.compile(r"^v0: (\S+) (attached|already attached) \((native|generic), multi-buffer, "
+                  r"prog id (\d+)\)$")
+NAMES = project.MULTIBUFFER  # object -> its xdp.frags program's name
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def test_same_program_twice(v0, round_):
     lines = sorted(parsed(out) for _, out, _ in results)
     assert [verb for _, verb, _, _ in lines] == ["already attached", "attached"], lines
     assert len({pid for _, _, _, pid in lines}) == 1
-    assert xdp_state(v0, "v0") == [("native", lines[0][3], "xdp_drop_tcp")]
+    assert xdp_state(v0, "v0") == [("native", lines[0][3], "xdp_drop_tcp_mb")]
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -107,9 +109,9 @@ def test_two_modes(v0, round_):
     assert sorted(rc for rc, _, _ in results) == [0, 4], results
     (win,) = [parsed(out) for rc, out, _ in results if rc == 0]
     (_, _, err), = [r for r in results if r[0] == 4]
-    assert re.match(rf"^xdp-attach: v0: xdp_drop_tcp \(prog id {win[3]}\) is attached in {win[2]} mode, "
+    assert re.match(rf"^xdp-attach: v0: xdp_drop_tcp_mb \(prog id {win[3]}\) is attached in {win[2]} mode, "
                     r"and the kernel cannot switch modes atomically: detach it first", err), err
-    assert xdp_state(v0, "v0") == [(win[2], win[3], "xdp_drop_tcp")]
+    assert xdp_state(v0, "v0") == [(win[2], win[3], "xdp_drop_tcp_mb")]
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -121,21 +123,22 @@ def test_attach_and_detach(v0, round_):
     detached = results[1][1].strip()
     _, _, _, pid = parsed(results[0][1])
     if state:  # the detach ran first and removed count
-        assert state == [("native", pid, "xdp_drop_tcp")]
+        assert state == [("native", pid, "xdp_drop_tcp_mb")]
         assert re.match(r"^v0: xdp_count_proto detached \(native, prog id \d+\)$", detached), detached
     else:  # the attach ran first; the detach removed drop-tcp
-        assert detached == f"v0: xdp_drop_tcp detached (native, prog id {pid})"
+        assert detached == f"v0: xdp_drop_tcp_mb detached (native, prog id {pid})"
 
 
 def slow_ip_env(tmp_path, delay):
-    """An environment whose `ip` sleeps @delay s before attaching, after
-    touching tmp_path/holding."""
+    """An environment whose `ip` sleeps @delay s before attaching to v0,
+    after touching tmp_path/holding (not when xdp-attach loads a program in
+    a namespace of its own to learn its tag, before taking the lock)."""
     bindir = tmp_path / "slowbin"
     bindir.mkdir()
     real_ip = subprocess.run(["sh", "-c", "command -v ip"], capture_output=True, text=True).stdout.strip()
     (bindir / "ip").write_text(
         "#!/bin/bash\n"
-        "case \" $* \" in *' link set '*' obj '*) touch '" + str(tmp_path / "holding") + "'; "
+        "case \" $* \" in *' link set dev v0 '*' obj '*) touch '" + str(tmp_path / "holding") + "'; "
         f"sleep {delay} ;; esac\n"
         f"exec {real_ip} \"$@\"\n")
     (bindir / "ip").chmod(0o755)
@@ -164,8 +167,8 @@ def test_second_caller_waits_then_applies_the_rules(v0, tmp_path):
     # It waited for the holder (not "busy": under 5 s), then saw its program.
     assert 0.5 < waited < 5.0, waited
     assert rc == 4 and out == "", (rc, out, err)
-    assert f"another program, xdp_drop_tcp (prog id {pid}," in err
-    assert xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp")]
+    assert f"another program, xdp_drop_tcp_mb (prog id {pid}," in err
+    assert xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp_mb")]
 
 
 def test_detach_waits_for_attach(v0, tmp_path):
@@ -174,7 +177,7 @@ def test_detach_waits_for_attach(v0, tmp_path):
     hrc, hout, herr = finish(holder)
     assert hrc == 0, herr
     _, _, _, pid = parsed(hout)
-    assert rc == 0 and out == f"v0: xdp_drop_tcp detached (native, prog id {pid})\n", (rc, out, err)
+    assert rc == 0 and out == f"v0: xdp_drop_tcp_mb detached (native, prog id {pid})\n", (rc, out, err)
     assert xdp_state(v0, "v0") == []
 
 
@@ -190,4 +193,4 @@ def test_busy_only_after_five_seconds(v0, tmp_path):
     assert 4.9 < waited < 8.5, waited
     assert hrc == 0, herr
     _, _, _, pid = parsed(hout)
-    assert xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp")]
+    assert xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp_mb")]

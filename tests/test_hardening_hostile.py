@@ -80,25 +80,27 @@ def test_scripts_work_on_hostile_interface_names(dev, trap, tmp_path):
         ns.add_veth(dev, "hpeer")
         res = scr(ns, trap, "xdp-attach", "--mode", "native", *dev_args(dev), build / "drop-tcp.o")
         assert res.returncode == 0, res.stderr
-        m = re.fullmatch(r"(.*): drop-tcp attached \(native, prog id (\d+)\)\n", res.stdout, re.S)
+        m = re.fullmatch(r"(.*): drop-tcp attached \(native, multi-buffer, prog id (\d+)\)\n",
+                         res.stdout, re.S)
         assert m and m.group(1) == dev, res.stdout
         first = int(m.group(2))
-        assert xdp_state(ns, dev) == [("native", first, "xdp_drop_tcp")]
+        assert xdp_state(ns, dev) == [("native", first, "xdp_drop_tcp_mb")]
 
         res = scr(ns, trap, "xdp-attach", "--mode", "native", *dev_args(dev), build / "drop-tcp.o")
-        assert (res.returncode, res.stdout) == (0, f"{dev}: drop-tcp already attached (native, prog id {first})\n")
+        assert (res.returncode, res.stdout) == \
+            (0, f"{dev}: drop-tcp already attached (native, multi-buffer, prog id {first})\n")
 
         res = scr(ns, trap, "xdp-status", "--json", *dev_args(dev))
         assert res.returncode == 0, res.stderr
         (entry,) = json.loads(res.stdout)
         assert (entry["interface"], entry["mode"], entry["id"], entry["name"]) == \
-            (dev, "native", first, "xdp_drop_tcp")
+            (dev, "native", first, "xdp_drop_tcp_mb")
 
         res = scr(ns, trap, "xdp-attach", "--force", "--mode", "native", *dev_args(dev), build / "count.o")
         assert res.returncode == 0, res.stderr
-        second = int(re.fullmatch(rf"{re.escape(dev)}: count attached \(native, prog id (\d+)\)\n",
-                                  res.stdout, re.S).group(1))
-        assert xdp_state(ns, dev) == [("native", second, "xdp_count_proto")]
+        second = int(re.fullmatch(rf"{re.escape(dev)}: count attached \(native, multi-buffer, "
+                                  rf"prog id (\d+)\)\n", res.stdout, re.S).group(1))
+        assert xdp_state(ns, dev) == [("native", second, "xdp_count_mb")]
 
         # Three UDP frames from the peer; xdp-stats counts them on DEV.
         udp = wire.eth(wire.ETH_P_IP, dst=ns.link_mac(dev), src=ns.link_mac("hpeer")) + \
@@ -122,7 +124,7 @@ def test_scripts_work_on_hostile_interface_names(dev, trap, tmp_path):
         assert promtools.check_metrics(res.stdout).returncode == 0, res.stdout
 
         res = scr(ns, trap, "xdp-detach", *dev_args(dev))
-        assert (res.returncode, res.stdout) == (0, f"{dev}: xdp_count_proto detached (native, prog id {second})\n"), \
+        assert (res.returncode, res.stdout) == (0, f"{dev}: xdp_count_mb detached (native, prog id {second})\n"), \
             res.stderr
         assert xdp_state(ns, dev) == []
         res = scr(ns, trap, "xdp-detach", *dev_args(dev))
@@ -167,7 +169,7 @@ def test_hostile_object_paths(hostile_objects, trap):
         for path, prog in hostile_objects:
             res = scr(ns, trap, "xdp-attach", "--force", "--mode", "native", "--", "v0", path)
             assert res.returncode == 0, (path, res.stderr)
-            m = re.fullmatch(r"v0: (\S+) attached \(native, prog id (\d+)\)\n", res.stdout)
+            m = re.fullmatch(r"v0: (\S+) attached \(native, multi-buffer, prog id (\d+)\)\n", res.stdout)
             assert m and m.group(1) == prog, (path, res.stdout)
             ids.append(int(m.group(2)))
             assert xdp_state(ns, "v0")[0][1] == ids[-1]

@@ -81,7 +81,7 @@ def test_no_window_on_replace(pair, mode):
 
     res = attach(rx, "--mode", mode, "rcv", paths.obj("drop-tcp"))
     assert res.returncode == 0, res.stderr
-    line = re.compile(rf"^rcv: (drop-tcp|port-9090) attached \({mode}, prog id (\d+)\)$")
+    line = re.compile(rf"^rcv: (drop-tcp|port-9090) attached \({mode}, multi-buffer, prog id (\d+)\)$")
 
     def swaps():
         done, ids, tx_seen = [], [], [tx.tx_packets("snd")]

@@ -52,6 +52,7 @@ def expected_files(prefix):
     p = prefix.strip("/")
     files = {f"{p}/sbin/{s}": 0o755 for s in SCRIPTS}
     files[f"{p}/lib/ipxdp/xdp-lib.sh"] = 0o644
+    files[f"{p}/lib/ipxdp/xdp-frags-probe.o"] = 0o644  # xdp-attach's probe, not an object
     files.update({f"{p}/lib/bpf/ipxdp/{o}.o": 0o644 for o in OBJECTS})
     files[f"{p}/lib/systemd/system/xdp-attach@.service"] = 0o644
     files.update({f"{p}/lib/systemd/system/ipxdp-metrics.{u}": 0o644 for u in ("service", "timer")})
@@ -86,6 +87,8 @@ def test_install_into_destdir(tmp_path):
     for o in OBJECTS:
         assert (dest / f"usr/lib/bpf/ipxdp/{o}.o").read_bytes() == \
             (BUILD / f"{o}.o").read_bytes()
+    assert (dest / "usr/lib/ipxdp/xdp-frags-probe.o").read_bytes() == \
+        (ROOT / "build" / "probe" / "xdp-frags-probe.o").read_bytes()
 
     # Each installed script differs from its source in its one marked line.
     for s in SCRIPTS:
@@ -99,6 +102,13 @@ def test_install_into_destdir(tmp_path):
     lib = (dest / "usr/lib/ipxdp/xdp-lib.sh").read_text()
     assert marker_lines(lib, "@IPXDP_OBJDIR@") == \
         ["IPXDP_OBJDIR=/usr/lib/bpf/ipxdp # @IPXDP_OBJDIR@"]
+    assert marker_lines(lib, "@IPXDP_FRAGS_PROBE@") == \
+        ["IPXDP_FRAGS_PROBE=/usr/lib/ipxdp/xdp-frags-probe.o # @IPXDP_FRAGS_PROBE@"]
+    # ... and in nothing else.
+    src = (ROOT / "scripts" / "xdp-lib.sh").read_text().splitlines()
+    assert len(src) == len(lib.splitlines())
+    assert [b for a, b in zip(src, lib.splitlines()) if a != b] == \
+        marker_lines(lib, "@IPXDP_OBJDIR@") + marker_lines(lib, "@IPXDP_FRAGS_PROBE@")
 
     unit = (dest / "usr/lib/systemd/system/xdp-attach@.service").read_text()
     assert "ExecStart=/usr/sbin/xdp-attach " in unit
@@ -122,6 +132,8 @@ def test_default_prefix_is_usr_local(tmp_path):
     lib = (tmp_path / "usr/local/lib/ipxdp/xdp-lib.sh").read_text()
     assert marker_lines(lib, "@IPXDP_OBJDIR@") == \
         ["IPXDP_OBJDIR=/usr/local/lib/bpf/ipxdp # @IPXDP_OBJDIR@"]
+    assert marker_lines(lib, "@IPXDP_FRAGS_PROBE@") == \
+        ["IPXDP_FRAGS_PROBE=/usr/local/lib/ipxdp/xdp-frags-probe.o # @IPXDP_FRAGS_PROBE@"]
 
 
 def test_uninstall_removes_exactly_what_install_wrote(tmp_path):
@@ -210,13 +222,29 @@ def test_installed_attach_by_name_uses_the_installed_objects(prefix, ns):
     res = ns.run([attach, "--mode", "native", "va", "drop-tcp"], cwd="/")
     assert res.returncode == 0, res.stderr
     prog_id = ns.xdp()["prog"]["id"]
-    assert res.stdout == f"va: drop-tcp attached (native, prog id {prog_id})\n"
-    assert ns.xdp()["prog"]["name"] == "xdp_drop_tcp"
+    assert res.stdout == f"va: drop-tcp attached (native, multi-buffer, prog id {prog_id})\n"
+    assert ns.xdp()["prog"]["name"] == "xdp_drop_tcp_mb"
 
     # By path: the same program, so nothing changes.
     res = ns.run([attach, "--mode", "native", "va", str(prefix / "lib/bpf/ipxdp/drop-tcp.o")])
     assert (res.returncode, res.stdout) == \
-        (0, f"va: drop-tcp already attached (native, prog id {prog_id})\n")
+        (0, f"va: drop-tcp already attached (native, multi-buffer, prog id {prog_id})\n")
+
+    # The multi-buffer probe is the installed one: without it, choosing
+    # the section fails (the one in build/ is not looked at), and a named
+    # section needs no probe.
+    probe = prefix / "lib/ipxdp/xdp-frags-probe.o"
+    probe.rename(prefix / "probe.away")
+    try:
+        res = ns.run([attach, "--force", "va", "count"], cwd=str(ROOT))
+        named = ns.run([attach, "va", "drop-tcp", "xdp.frags"], cwd=str(ROOT))
+    finally:
+        (prefix / "probe.away").rename(probe)
+    assert (res.returncode, res.stdout, res.stderr) == \
+        (7, "", f"xdp-attach: missing {probe}, the multi-buffer probe (reinstall ipxdp, or run make)\n")
+    assert (named.returncode, named.stdout) == \
+        (0, f"va: drop-tcp already attached (native, multi-buffer, prog id {prog_id})\n")
+    assert ns.xdp()["prog"]["id"] == prog_id
 
     # A name is looked up in PREFIX/lib/bpf/ipxdp and nowhere else: with
     # the installed count.o gone, `count` fails even though build/count.o

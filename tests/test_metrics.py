@@ -180,11 +180,11 @@ def test_the_textfile_scraped_from_node_exporter(net, env, textfiles):
     assert info == {
         "lo": {"interface": "lo", "mode": "generic", "object": "", "section": "",
                "prog_id": str(ids["lo"][1]), "name": "xdp_pass_all"},
-        "rcv": {"interface": "rcv", "mode": "native", "object": "count.o", "section": "count",
-                "prog_id": str(ids["rcv"][1]), "name": "xdp_count_proto"},
+        "rcv": {"interface": "rcv", "mode": "native", "object": "count.o", "section": "xdp.frags",
+                "prog_id": str(ids["rcv"][1]), "name": "xdp_count_mb"},
         HOSTILE: {"interface": HOSTILE, "mode": "native", "object": "count.o",
-                  "section": "count", "prog_id": str(ids[HOSTILE][1]),
-                  "name": "xdp_count_proto"},
+                  "section": "xdp.frags", "prog_id": str(ids[HOSTILE][1]),
+                  "name": "xdp_count_mb"},
     }
     assert all(s.value == 1 for s in samples if s.name == "ipxdp_program_info")
     # The bpffs holds no blocklist maps: no blocklist series.
@@ -239,10 +239,10 @@ def test_the_whole_text(net, env):
              "# TYPE ipxdp_program_info gauge",
              f'ipxdp_program_info{{interface="lo",mode="generic",object="",section="",'
              f'prog_id="{ids["lo"][1]}",name="xdp_pass_all"}} 1',
-             f'ipxdp_program_info{{interface="rcv",mode="native",object="count.o",section="count",'
-             f'prog_id="{ids["rcv"][1]}",name="xdp_count_proto"}} 1',
-             f'ipxdp_program_info{{interface="{q}",mode="native",object="count.o",section="count",'
-             f'prog_id="{ids[HOSTILE][1]}",name="xdp_count_proto"}} 1']
+             f'ipxdp_program_info{{interface="rcv",mode="native",object="count.o",section="xdp.frags",'
+             f'prog_id="{ids["rcv"][1]}",name="xdp_count_mb"}} 1',
+             f'ipxdp_program_info{{interface="{q}",mode="native",object="count.o",section="xdp.frags",'
+             f'prog_id="{ids[HOSTILE][1]}",name="xdp_count_mb"}} 1']
     assert ok(stats(net, "--prometheus", env=env)) == "".join(line + "\n" for line in lines)
 
 

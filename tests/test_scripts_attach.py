@@ -34,9 +34,12 @@ def ok(res):
     return res.stdout
 
 
-def attach_line(dev, section, mode, already=False):
+def attach_line(dev, name, mode, already=False, multibuffer=False):
+    """The outcome line; an ipxdp object given without a section is
+    attached in xdp.frags (multibuffer)."""
     word = "already attached" if already else "attached"
-    return re.compile(rf"{re.escape(dev)}: {re.escape(section)} {word} \({mode}, prog id (\d+)\)\n")
+    mb = ", multi-buffer" if multibuffer else ""
+    return re.compile(rf"{re.escape(dev)}: {re.escape(name)} {word} \({mode}{mb}, prog id (\d+)\)\n")
 
 
 @pytest.fixture(scope="module")
@@ -63,27 +66,30 @@ def net(pair):
 
 def test_attach_twice_is_idempotent(net):
     s, dev = net.server, net.server.dev
-    first = attach_line(dev, "drop-tcp", "native").fullmatch(ok(run(s, "xdp-attach", "--mode", "native", dev, "drop-tcp")))
+    first = attach_line(dev, "drop-tcp", "native", multibuffer=True).fullmatch(
+        ok(run(s, "xdp-attach", "--mode", "native", dev, "drop-tcp")))
     assert first
     prog_id = int(first.group(1))
     again = run(s, "xdp-attach", "--mode", "native", dev, "drop-tcp")
-    assert again.stdout == f"{dev}: drop-tcp already attached (native, prog id {prog_id})\n"
+    assert again.stdout == f"{dev}: drop-tcp already attached (native, multi-buffer, prog id {prog_id})\n"
     assert again.returncode == 0 and again.stderr == ""
     assert [(m, i) for m, i, _, _ in s.attached(dev)] == [("native", prog_id)]
 
 
 def test_same_program_from_another_path_is_the_same(net):
-    """"The same program" is the same tag, wherever the object lies."""
+    """"The same program" is the same tag and name, wherever the object
+    lies."""
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", dev, "drop-tcp"))
-    res = run(s, "xdp-attach", dev, str(OBJDIR / "drop-tcp.o"), "drop-tcp")
-    assert attach_line(dev, "drop-tcp", "native", already=True).fullmatch(res.stdout)
+    for section in ([], ["xdp.frags"]):
+        res = run(s, "xdp-attach", dev, str(OBJDIR / "drop-tcp.o"), *section)
+        assert attach_line(dev, "drop-tcp", "native", already=True, multibuffer=True).fullmatch(res.stdout)
 
 
 def test_auto_is_native_on_veth(net):
     s, dev = net.server, net.server.dev
     res = run(s, "xdp-attach", dev, "count")
-    assert attach_line(dev, "count", "native").fullmatch(res.stdout)
+    assert attach_line(dev, "count", "native", multibuffer=True).fullmatch(res.stdout)
     assert res.stderr == ""
     assert [m for m, *_ in s.attached(dev)] == ["native"]
 
@@ -96,13 +102,13 @@ def test_auto_falls_back_to_generic_without_native_xdp(net, kind):
         s.ip("link", "add", dev, "type", "bridge")
     try:
         res = run(s, "xdp-attach", dev, "drop-tcp")
-        assert attach_line(dev, "drop-tcp", "generic").fullmatch(res.stdout)
+        assert attach_line(dev, "drop-tcp", "generic", multibuffer=True).fullmatch(res.stdout)
         assert res.stderr == f"xdp-attach: {dev}: the {kind} driver has no native XDP: using generic mode\n"
         assert [m for m, *_ in s.attached(dev)] == ["generic"]
         # auto again: the kernel's choice for this driver is generic, so
         # this is the same program in the mode auto picks
         again = run(s, "xdp-attach", dev, "drop-tcp")
-        assert attach_line(dev, "drop-tcp", "generic", already=True).fullmatch(again.stdout)
+        assert attach_line(dev, "drop-tcp", "generic", already=True, multibuffer=True).fullmatch(again.stdout)
         assert again.returncode == 0
         # a different program in that mode needs --force
         other = run(s, "xdp-attach", dev, "count")
@@ -122,7 +128,7 @@ def test_auto_with_generic_on_a_native_driver_is_another_mode(net):
     before = s.attached(dev)
     res = run(s, "xdp-attach", dev, "drop-tcp")
     assert res.returncode == 4
-    assert res.stderr == (f"xdp-attach: {dev}: xdp_drop_tcp (prog id {before[0][1]}) is attached "
+    assert res.stderr == (f"xdp-attach: {dev}: xdp_drop_tcp_mb (prog id {before[0][1]}) is attached "
                           f"in generic mode, and the kernel cannot switch modes atomically: "
                           f"detach it first (xdp-detach {dev})\n")
     assert s.attached(dev) == before
@@ -135,7 +141,7 @@ def test_different_program_same_mode_needs_force(net):
     res = run(s, "xdp-attach", "--mode", "generic", dev, "count")
     assert res.returncode == 4
     _, old_id, _, old_tag = before[0]
-    assert res.stderr == (f"xdp-attach: {dev}: another program, xdp_drop_tcp (prog id {old_id}, "
+    assert res.stderr == (f"xdp-attach: {dev}: another program, xdp_drop_tcp_mb (prog id {old_id}, "
                           f"tag {old_tag}), is attached in generic mode: use --force to replace "
                           f"it atomically\n")
     assert s.attached(dev) == before
@@ -155,13 +161,17 @@ def test_force_replaces_with_one_ip_force(net, tmp_path, mode):
     env = dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}")
 
     res = run(s, "xdp-attach", "--mode", mode, "--force", dev, "count", env=env)
-    new = attach_line(dev, "count", mode).fullmatch(res.stdout)
+    new = attach_line(dev, "count", mode, multibuffer=True).fullmatch(res.stdout)
     assert new and int(new.group(1)) != old_id
-    changes = [line for line in log.read_text().splitlines() if " set " in f" {line} "]
+    # What ip changed on DEV (the other `ip link set` calls load programs
+    # on the loopback of a throwaway namespace, to learn their tags).
+    changes = [line for line in log.read_text().splitlines()
+               if " set " in f" {line} " and f" dev {dev} " in f" {line} "]
     keyword = project.MODE_KEYWORDS[mode]
     # The scripts hand ip the object's real path (realpath).
-    assert changes == [f"-force link set dev {dev} {keyword} obj {(OBJDIR / 'count.o').resolve()} sec count"]
-    assert [(m, n) for m, _, n, _ in s.attached(dev)] == [(mode, "xdp_count_proto")]
+    assert changes == [f"-force link set dev {dev} {keyword} obj {(OBJDIR / 'count.o').resolve()} "
+                       f"sec xdp.frags"]
+    assert [(m, n) for m, _, n, _ in s.attached(dev)] == [(mode, "xdp_count_mb")]
 
 
 def test_force_never_crosses_modes(net):
@@ -199,12 +209,12 @@ def test_names_are_data(net):
     try:
         for dev in odd:
             res = run(s, "xdp-attach", "--", dev, "drop-tcp")
-            assert attach_line(dev, "drop-tcp", "native").fullmatch(res.stdout), res.stderr
-            assert [n for _, _, n, _ in s.attached(dev)] == ["xdp_drop_tcp"]
+            assert attach_line(dev, "drop-tcp", "native", multibuffer=True).fullmatch(res.stdout), res.stderr
+            assert [n for _, _, n, _ in s.attached(dev)] == ["xdp_drop_tcp_mb"]
         status = json.loads(ok(run(s, "xdp-status", "--json")))
         assert sorted(p["interface"] for p in status) == sorted(odd)
         for dev in odd:
-            assert ok(run(s, "xdp-detach", "--", dev)).startswith(f"{dev}: xdp_drop_tcp detached")
+            assert ok(run(s, "xdp-detach", "--", dev)).startswith(f"{dev}: xdp_drop_tcp_mb detached")
         assert not (paths.ROOT / "y").exists() and not pathlib.Path("y").exists()
     finally:
         s.run(["ip", "link", "del", "name", odd[0]])
@@ -241,7 +251,7 @@ def test_second_caller_waits_for_the_lock(net):
         os.close(fd)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    assert attach_line(dev, "drop-tcp", "native").fullmatch(out)
+    assert attach_line(dev, "drop-tcp", "native", multibuffer=True).fullmatch(out)
     assert not path.exists(), "the lock file was left behind"
 
 
@@ -282,7 +292,7 @@ def test_detach_whatever_mode(net, mode):
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", "--mode", mode, dev, "drop-tcp"))
     prog_id = s.attached(dev)[0][1]
-    assert ok(run(s, "xdp-detach", dev)) == f"{dev}: xdp_drop_tcp detached ({mode}, prog id {prog_id})\n"
+    assert ok(run(s, "xdp-detach", dev)) == f"{dev}: xdp_drop_tcp_mb detached ({mode}, prog id {prog_id})\n"
     assert s.attached(dev) == []
     assert ok(run(s, "xdp-detach", dev)) == f"{dev}: nothing attached\n"
 
@@ -295,7 +305,7 @@ def test_detach_only_the_given_mode(net):
     assert (res.returncode, res.stdout) == (0, f"{dev}: nothing attached in native mode\n")
     assert s.attached(dev) == before
     res = run(s, "xdp-detach", "--mode", "generic", dev)
-    assert res.stdout == f"{dev}: xdp_drop_tcp detached (generic, prog id {before[0][1]})\n"
+    assert res.stdout == f"{dev}: xdp_drop_tcp_mb detached (generic, prog id {before[0][1]})\n"
     assert s.attached(dev) == []
 
 
@@ -320,9 +330,11 @@ def test_status_nothing(net):
 
 def test_status_names_ours_and_shows_others(net):
     """Programs attached by xdp-attach, ip, xdp-loader and bpftool all show;
-    ours are named by object and section, the others get null/-."""
+    ours are named by object and section, the others get null/-.  The
+    section is told by the name where the tag is the same (drop-tcp's and
+    port-9090's two sections)."""
     s, dev = net.server, net.server.dev
-    ok(run(s, "xdp-attach", dev, "count"))                     # native
+    ok(run(s, "xdp-attach", dev, "count"))                     # native, xdp.frags
     s.ip("link", "set", "dev", "lo", "xdpgeneric", "obj", str(OBJDIR / "drop-tcp.o"),
          "sec", "drop-tcp")                                       # plain ip
     c = net.client
@@ -341,8 +353,8 @@ def test_status_names_ours_and_shows_others(net):
         assert set(by_if) == {dev, "lo"}
         count = s.attached(dev)[0]
         assert by_if[dev] == {"interface": dev, "ifindex": s.link()["ifindex"], "mode": "native",
-                              "id": count[1], "name": "xdp_count_proto", "tag": count[3],
-                              "object": "count.o", "section": "count"}
+                              "id": count[1], "name": "xdp_count_mb", "tag": count[3],
+                              "object": "count.o", "section": "xdp.frags"}
         assert (by_if["lo"]["mode"], by_if["lo"]["object"], by_if["lo"]["section"]) == \
             ("generic", "drop-tcp.o", "drop-tcp")
 

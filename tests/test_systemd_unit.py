@@ -195,8 +195,8 @@ def test_start_reload_stop_against_a_veth(prefix, tmp_path, ns):
     res = ns.run(unit.argv("ExecStart"))
     assert res.returncode == 0, res.stderr
     xdp = ns.xdp()
-    assert (xdp["mode"], xdp["prog"]["name"]) == (1, "xdp_drop_tcp")
-    assert res.stdout == f"{ns.dev}: drop-tcp attached (native, prog id {xdp['prog']['id']})\n"
+    assert (xdp["mode"], xdp["prog"]["name"]) == (1, "xdp_drop_tcp_mb")  # SECTION= empty
+    assert res.stdout == f"{ns.dev}: drop-tcp attached (native, multi-buffer, prog id {xdp['prog']['id']})\n"
 
     # Started again (say, after a daemon-reload): nothing changes.
     res = ns.run(unit.argv("ExecStart"))
@@ -212,7 +212,7 @@ def test_start_reload_stop_against_a_veth(prefix, tmp_path, ns):
     assert ns.xdp()["prog"]["id"] == xdp["prog"]["id"]
     res = ns.run(unit.argv("ExecReload"))
     assert res.returncode == 0, res.stderr
-    assert (ns.xdp()["mode"], ns.xdp()["prog"]["name"]) == (1, "xdp_count_proto")
+    assert (ns.xdp()["mode"], ns.xdp()["prog"]["name"]) == (1, "xdp_count_mb")
 
     res = ns.run(unit.argv("ExecStop"))
     assert res.returncode == 0, res.stderr

@@ -203,11 +203,10 @@ class BpfObject:
         self.close()
 
     def _prog(self, section):
+        """The program in @section; by default the object's first one (the
+        plain section: an ipxdp object puts its xdp.frags section second)."""
         if section is None:
-            if len(self.programs) != 1:
-                raise ValueError(f"{self.path} has {len(self.programs)} programs: name one")
-            (prog,) = self.programs.values()
-            return prog
+            return next(iter(self.programs.values()))
         return self.programs[section]
 
     def prog_fd(self, section=None):
@@ -234,9 +233,13 @@ class BpfObject:
             raise KeyError(f"no map {name!r} in {self.path}")
         return check(libbpf.bpf_map__fd(m), "bpf_map__fd")
 
-    def run(self, frame, section=None, repeat=1):
-        """Run the program once on @frame; returns (verdict, output bytes)."""
-        retval, out, _ = test_run(self.prog_fd(section), frame, repeat=repeat)
+    def run(self, frame, section=None, repeat=1, first_buffer=None):
+        """Run the program once on @frame; returns (verdict, output bytes).
+        A frame longer than the kernel's first buffer (3,520 bytes on 4 KiB
+        pages) arrives in several; @first_buffer makes the first one that
+        many bytes long (at most that maximum) and puts the rest in others."""
+        ctx = None if first_buffer is None else XdpMd(data=0, data_end=first_buffer)
+        retval, out, _ = test_run(self.prog_fd(section), frame, repeat=repeat, ctx=ctx)
         return retval, out
 
 

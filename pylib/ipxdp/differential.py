@@ -12,6 +12,12 @@ Every frame has a name, FAMILY:SEED:INDEX, the one replay syntax:
 
     random:SEED:INDEX   randframes.frame(SEED, INDEX, tx_port)
     sweep:SEED:INDEX    the INDEX-th frame of sweep.sweep(SEED, tx_port)
+    jumbo:SEED:INDEX    random:SEED:INDEX made multi-buffer by jumbo()
+
+A jumbo frame goes through each object's xdp.frags program instead.  The
+reference is the same: the programs read headers from the first buffer
+only (parse.h), so a verdict and count's key are the reference's for that
+first buffer, and the output and count's bytes are the whole frame's.
 
 and every disagreement prints the command that checks its frame again,
 from the repository root: `make fuzz REPLAY=NAME` (replay_command).
@@ -19,12 +25,45 @@ from the repository root: `make fuzz REPLAY=NAME` (replay_command).
 
 import collections
 import os
+import random
 import shlex
 
 from . import bpf, paths, project, randframes, reference, sweep
 
-FAMILIES = ("random", "sweep")
+FAMILIES = ("random", "sweep", "jumbo")
 PROGRAMS = ("drop-tcp", "port-9090", "count")
+# The longest first buffer BPF_PROG_TEST_RUN builds (4 KiB pages).
+FIRST_BUFFER_MAX = 3520
+
+
+def multibuffer(program):
+    """The name verdicts are tallied under for @program's xdp.frags entry."""
+    return f"{program}/{project.MULTIBUFFER_SECTION}"
+
+
+def jumbo(frame, seed, index):
+    """@frame (random:SEED:INDEX) padded with random bytes to 4,000-9,000
+    bytes, and the length of its first buffer: mostly None (the kernel's
+    own split), sometimes anywhere from 14 bytes to the end of the original
+    frame, which may cut its headers."""
+    r = random.Random((seed << 32) ^ index ^ 0x6a756d62)
+    padded = frame + r.randbytes(r.randrange(4000, 9001) - len(frame))
+    return padded, (None if r.random() < 0.7 else r.randrange(14, len(frame) + 1))
+
+
+def jumbo_frame(seed, index, tx_port):
+    """jumbo:SEED:INDEX as (frame, first buffer length or None)."""
+    return jumbo(randframes.frame(seed, index, tx_port), seed, index)
+
+
+def split(name, frame, tx_port):
+    """How frame @name reaches the programs: (multi-buffer?, the first
+    buffer's length to ask for or None, the bytes the parser reads)."""
+    family, seed, index = parse_name(name)
+    if family != "jumbo":
+        return False, None, frame
+    first_buffer = jumbo_frame(seed, index, tx_port)[1]
+    return True, first_buffer, frame[:first_buffer or FIRST_BUFFER_MAX]
 
 
 def replay_command(name):
@@ -49,6 +88,8 @@ def frame_of(name, tx_port):
     family, seed, index = parse_name(name)
     if family == "random":
         return "random", randframes.frame(seed, index, tx_port)
+    if family == "jumbo":
+        return "jumbo", jumbo_frame(seed, index, tx_port)[0]
     frames = sweep.sweep(seed, tx_port)
     if not 0 <= index < len(frames):
         raise ValueError(f"{name}: the sweep has frames 0 to {len(frames) - 1}")
@@ -85,11 +126,20 @@ class Objects:
             raise
         self.counters = bpf.count_counters(self.programs["count"])
         self.tx_port, self.tx_mac = project.port_9090_config(build)
-        self.verdicts = {name: collections.Counter() for name in PROGRAMS}
+        self.verdicts = {name: collections.Counter()
+                         for program in PROGRAMS for name in (program, multibuffer(program))}
 
-    def run(self, program, frame):
-        verdict, out = self.programs[program].run(frame)
-        self.verdicts[program][bpf.verdict_name(verdict)] += 1
+    def run(self, program, frame, multi=False, first_buffer=None):
+        """@frame through @program's plain section, or with @multi its
+        xdp.frags program, the first buffer @first_buffer bytes long (None:
+        as the kernel splits it)."""
+        if multi:
+            verdict, out = self.programs[program].run(frame, section=project.MULTIBUFFER_SECTION,
+                                                      first_buffer=first_buffer)
+            self.verdicts[multibuffer(program)][bpf.verdict_name(verdict)] += 1
+        else:
+            verdict, out = self.programs[program].run(frame)
+            self.verdicts[program][bpf.verdict_name(verdict)] += 1
         return verdict, out
 
     def clear_counters(self):
@@ -107,23 +157,28 @@ class Objects:
 
 def check_frame(objs, frame, name, totals):
     """The Disagreements for one frame (called @name).  totals: per-key
-    running totals the count map must match."""
+    running totals the count map must match.  A jumbo frame goes through
+    the xdp.frags programs, split as its name says."""
     found = []
+    multi, first_buffer, seen = split(name, frame, objs.tx_port)
 
     def differ(program, what):
+        if multi:
+            program = multibuffer(program)
+            what = f"first buffer {len(seen)} bytes: {what}"
         found.append(Disagreement(name, program, frame, what))
 
-    for program, expect in (("drop-tcp", reference.drop_tcp(frame)),
-                            ("port-9090", reference.port_9090(frame, objs.tx_port, objs.tx_mac))):
-        verdict, out = objs.run(program, frame)
+    for program, expect in (("drop-tcp", reference.drop_tcp(seen)),
+                            ("port-9090", reference.port_9090(seen, objs.tx_port, objs.tx_mac))):
+        verdict, out = objs.run(program, frame, multi, first_buffer)
         got = bpf.verdict_name(verdict)
         if got != expect[0]:
             differ(program, f"verdict {got}, reference says {expect[0]}")
-        elif got != "DROP" and out != expect[1]:
+        elif got != "DROP" and out != expect[1] + frame[len(seen):]:
             differ(program, f"output bytes differ: got {out.hex()}")
 
-    key, nbytes = reference.count(frame)
-    verdict, out = objs.run("count", frame)
+    key, nbytes = reference.count(seen)[0], len(frame)
+    verdict, out = objs.run("count", frame, multi, first_buffer)
     if verdict != bpf.XDP_PASS or out != frame:
         differ("count", f"verdict {bpf.verdict_name(verdict)} or output changed; "
                         "count must pass unchanged")
@@ -157,6 +212,12 @@ def _check_all(objs, named_frames):
 def run_random(objs, seed, first, last):
     """Random frames first..last-1 of @seed; returns the Disagreements."""
     return _check_all(objs, ((f"random:{seed}:{i}", None, randframes.frame(seed, i, objs.tx_port))
+                             for i in range(first, last)))[1]
+
+
+def run_jumbo(objs, seed, first, last):
+    """Jumbo frames first..last-1 of @seed; returns the Disagreements."""
+    return _check_all(objs, ((f"jumbo:{seed}:{i}", None, jumbo_frame(seed, i, objs.tx_port)[0])
                              for i in range(first, last)))[1]
 
 

@@ -6,6 +6,9 @@
     obj(name)        build_dir()/NAME.o
     fixture(name)    FIXTURES/NAME.o (ROOT/build/fixtures), a test object
                      make builds from tests/fixtures/NAME.c (never a mutant's)
+    PROBE            ROOT/build/probe/xdp-frags-probe.o, the program
+                     xdp-attach loads to learn whether the kernel has
+                     multi-buffer XDP (XDP_PASS, section xdp.frags)
     scripts_dir()    the scripts under test: $IPXDP_SCRIPTS, or ROOT/scripts
     script(name)     scripts_dir()/NAME
     scripts_objdir() where those scripts look up an object given by name
@@ -25,6 +28,7 @@ import pathlib
 PYLIB = pathlib.Path(__file__).resolve().parent.parent
 ROOT = PYLIB.parent
 FIXTURES = ROOT / "build" / "fixtures"
+PROBE = ROOT / "build" / "probe" / "xdp-frags-probe.o"
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-scapy and python3-pytest
 
 

@@ -2,8 +2,13 @@
 """The project's facts, each read from the one place that defines it.
 
     PROGRAMS       {section: function} of every progs/*.c, sorted by
-                   section ("drop-tcp": "xdp_drop_tcp", ...); an object is
-                   built as build/SECTION.o
+                   section ("drop-tcp": "xdp_drop_tcp", ...): the plain
+                   section, named after the file; an object is built as
+                   build/SECTION.o
+    MULTIBUFFER_SECTION
+                   "xdp.frags", the section every object also carries
+    MULTIBUFFER    {section: function} of that second entry point, by the
+                   object's plain section ("drop-tcp": "xdp_drop_tcp_mb")
     COUNT_MAP      count's map name, from its definition in progs/count.c
     COUNT_FIELDS   the __u64 fields of struct proto_counter (include/count.h)
     KEY_NON_IP, KEY_MALFORMED, COUNT_KEYS
@@ -37,11 +42,15 @@ def _define(text, name):
 
 
 def _programs():
-    out = {}
+    """({plain section: function}, {plain section: xdp.frags function})."""
+    plain, frags = {}, {}
     for src in sorted((paths.ROOT / "progs").glob("*.c")):
         for section, function in re.findall(r'^SEC\("([^"]+)"\)\n\w+ (\w+)\(', src.read_text(), re.M):
-            out[section] = function
-    return dict(sorted(out.items()))
+            if section == MULTIBUFFER_SECTION:
+                frags[src.stem] = function
+            else:
+                plain[section] = function
+    return dict(sorted(plain.items())), dict(sorted(frags.items()))
 
 
 def _xdp_modes():
@@ -60,7 +69,8 @@ COUNT_FIELDS = tuple(re.findall(r"__u64 (\w+);",
                                 re.search(r"struct proto_counter \{(.*?)\};", _COUNT_H, re.S).group(1)))
 COUNT_MAP = re.search(r'^\} (\w+) SEC\("\.maps"\);', _read("progs/count.c"), re.M).group(1)
 
-PROGRAMS = _programs()
+MULTIBUFFER_SECTION = "xdp.frags"
+PROGRAMS, MULTIBUFFER = _programs()
 XDP_MODES = _xdp_modes()
 MODE_KEYWORDS = {"native": "xdpdrv", "generic": "xdpgeneric", "offload": "xdpoffload"}
 
