@@ -165,6 +165,8 @@ def micro_programs():
     progs = {p: peers.ours(p, os.path.join(ROOT, path), sec) for p, (path, sec) in OBJECTS.items()}
     progs[AA_COPY] = peers.ours(AA_COPY, progs["drop-tcp"].path, "drop-tcp", like="drop-tcp")
     progs["xdp-filter"] = peer()
+    import frags
+    progs.update(frags.programs(progs))  # the multi-buffer rows (frags.py)
     return progs
 
 
@@ -208,26 +210,33 @@ def run_micro(children, tx, cpu, programs, frames, loads, rounds, quick):
 
 
 def bench_micro(args, children, tx, packets):
+    import frags
     classes = packets.classes(tx_port())
     scaling = packets.scaling(tx_port())
+    jumbo = frags.jumbo_frames(packets)
     # Identical frames (IPv4 TCP is also "0 VLAN tags") are timed once.
     frames, alias = [], {}
-    for f in classes + [f for _, _, f in scaling]:
+    for f in classes + [f for _, _, f in scaling] + jumbo:
         first = next((name for name, data, _ in frames if data == f.data), None)
         if first:
             alias[f.name] = first
         else:
             frames.append((f.name, f.data, f.expect))
     programs = micro_programs()
-    by_name = {f.name: f for f in classes + [f for _, _, f in scaling]}
-    frames = [(name, data, {p: prog.expect(by_name[name]) for p, prog in programs.items()})
+    by_name = {f.name: f for f in classes + [f for _, _, f in scaling] + jumbo}
+    common = {f.name for f in classes}
+    frames = [(name, data, {p: frags.expect(p, prog, by_name[name], common)
+                            for p, prog in programs.items()})
               for name, data, _ in frames]
     raw = run_micro(children, tx, args.cpu, programs, frames, args.loads, args.rounds, args.quick)
     for name, first in alias.items():
         for p in raw["ns"]:
             raw["ns"][p][name] = raw["ns"][p][first]
     import report
-    return report.micro_figures(raw, classes, scaling, PROGRAMS)
+    fr = frags.split(raw)
+    micro = report.micro_figures(raw, classes, scaling, PROGRAMS)
+    micro["multibuffer"] = frags.figures(fr, classes, jumbo)
+    return micro
 
 
 def bench_live(args, children, nss, tx):
@@ -330,7 +339,8 @@ def main(argv=None):
                 busy_before=[round(busy, 3), round(busy2, 3)],
                 bpf_stats_enabled_before=stats.saved_before)
     notes = [peer().note]
-    text = report.micro_table(micro, PROGRAMS, args.cpu, notes) + [""] + report.live_table(lv, args.cpu) + \
+    import frags
+    text = report.micro_table(micro, PROGRAMS, args.cpu, notes) + frags.table(micro) + [""] + report.live_table(lv, args.cpu) + \
         ["", aa_line, line]
     print("\n".join(text), flush=True)
     os.makedirs(args.out, exist_ok=True)

@@ -43,6 +43,8 @@ def _load(programs, order, hold_devs, frames):
         fds = {p: objs[p].prog_fd(programs[p].section) for p in programs}
         for name, data, expect in frames:
             for p in programs:
+                if expect[p] is None:  # not run on this frame
+                    continue
                 got = timedrun.TimedRun(fds[p], data, 1).call()[0]
                 if got != expect[p]:
                     raise BenchError(f"{p} gives {verdict_name(got)} on {name}, "
@@ -64,7 +66,8 @@ def _close(objs, links):
 
 def worker(conn, ns_path, cpu, programs, hold_devs, frames, loads, rounds, call_ms, calls, quiet_wait):
     """Child process body, in the namespace at @ns_path.
-    @programs: {name: peers.Program}, the floor first; @frames: [(name, bytes, {program: verdict})]; @loads loads of
+    @programs: {name: peers.Program}, the floor first; @frames: [(name, bytes, {program: verdict})],
+    a verdict None for a program not run on that frame; @loads loads of
     @rounds rounds, each cell the minimum of @calls calls of about @call_ms
     (the floor's time).  Before each load it waits up to @quiet_wait
     seconds for the other CPUs to be quiet.  Sends back
@@ -86,7 +89,7 @@ def worker(conn, ns_path, cpu, programs, hold_devs, frames, loads, rounds, call_
             objs, fds, links = _load(programs, order, hold_devs, frames)
             try:
                 runs = {(p, name): timedrun.TimedRun(fds[p], data, 1)
-                        for p in progs for name, data, _ in frames}
+                        for p in progs for name, data, expect in frames if expect[p] is not None}
                 if repeat is None:
                     # The repeat count that makes a floor call last call_ms.
                     probe = runs[progs[0], frames[0][0]]
@@ -104,6 +107,8 @@ def worker(conn, ns_path, cpu, programs, hold_devs, frames, loads, rounds, call_
                     for fi in order:
                         name = frames[fi][0]
                         for p in rng.sample(progs, len(progs)):
+                            if (p, name) not in runs:
+                                continue
                             best, n = None, 0
                             for _ in range(calls + RETRIES):
                                 _, t, preempted = runs[p, name].call()

@@ -180,6 +180,9 @@ def micro_targets(micro):
 def verdict(micro, live):
     """(A/A line or None, verdict line, [target dicts])."""
     targets = micro_targets(micro) if micro else []
+    if micro:
+        import frags
+        targets += frags.targets(micro)  # the multi-buffer rows (frags.py)
     if live:
         v = live["configs"]["drop-tcp-native"]["rate_vs_floor"]["median"]
         noise = abs(live["aa"]["rate_vs_floor"])

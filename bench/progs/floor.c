@@ -6,12 +6,23 @@
  * costs (the call into the program, the driver or test-run loop around it)
  * is paid by every XDP program, so "ns over floor" is what parsing and the
  * decision cost.  Built for the bench only, never installed.
+ *
+ * The same again in section xdp.frags, the floor of the multi-buffer rows:
+ * BPF_PROG_TEST_RUN refuses a frame larger than a page to a program that
+ * does not declare multi-buffer support.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 SEC("floor")
 int xdp_floor_drop(struct xdp_md *ctx)
+{
+	(void)ctx;
+	return XDP_DROP;
+}
+
+SEC("xdp.frags")
+int xdp_floor_drop_mb(struct xdp_md *ctx)
 {
 	(void)ctx;
 	return XDP_DROP;
