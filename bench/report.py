@@ -180,9 +180,6 @@ def micro_targets(micro):
 def verdict(micro, live):
     """(A/A line or None, verdict line, [target dicts])."""
     targets = micro_targets(micro) if micro else []
-    if micro:
-        import frags
-        targets += frags.targets(micro)  # the multi-buffer rows (frags.py)
     if live:
         v = live["configs"]["drop-tcp-native"]["rate_vs_floor"]["median"]
         noise = abs(live["aa"]["rate_vs_floor"])
@@ -191,6 +188,9 @@ def verdict(micro, live):
                         "status": _status(v - LIVE_MIN_RATE_VS_FLOOR, noise),
                         "text": f"live: drop-tcp native at {v:.3f}x the floor's frames per second "
                                 f"(>= {LIVE_MIN_RATE_VS_FLOOR})"})
+    if micro:
+        import frags
+        targets += frags.targets(micro)  # the multi-buffer rows (frags.py)
     for t in targets:
         t["met"] = t["status"] == "met"
     aa_line = None
