@@ -9,7 +9,8 @@ Measure ipxdp's programs side by side, in one run:
      classes, and how it grows with VLAN tags and IPv6 extension headers,
      against a floor program that only returns XDP_DROP
      (BPF_PROG_TEST_RUN, timed from userspace), with drop-tcp loaded twice
-     as a self-check (A/A);
+     as a self-check (A/A); and each program's xdp.frags section next to
+     its plain one, and on 9,000-byte frames (bench/frags.py);
   2. frames dropped per second with live frames: the floor, drop-tcp
      (native and generic XDP), xdp-filter (native), an nftables ingress
      rule, an nftables prerouting rule and an iptables raw rule.

@@ -19,7 +19,6 @@ sections never see the jumbo frames, the xdp.frags sections skip the
 scaling series.
 """
 
-import os
 
 from ipxdp import bpf, paths, project, wire
 from ipxdp.wire import TCP, UDP
