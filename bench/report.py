@@ -148,7 +148,7 @@ def micro_targets(micro):
     med = lambda row, p: row[p]["over_floor"]["median"]  # noqa: E731
     targets = []
     for p in CHEAPER_THAN_PEER:
-        margin, row = min((med(r, PEER) - med(r, p), r) for r in classes.values())
+        margin, row = min(((med(r, PEER) - med(r, p), r) for r in classes.values()), key=lambda t: t[0])
         targets.append({"target": f"micro: {p} over floor < {PEER} over floor, every class",
                         "value": round(margin, 2), "class": row["label"], "limit": "> 0 ns",
                         "status": _status(margin, noise),
