@@ -292,9 +292,12 @@ def test_quick_run_multibuffer_rows(quick):
     mb = micro["multibuffer"]
     assert set(mb["programs"]) == {"floor.frags"} | {f"{p}.frags" for p in FRAGS}
     assert mb["programs"]["floor.frags"]["xlated_insns"] == 2
-    for p in FRAGS:  # the same source: the same instructions as the plain section
+    for p in FRAGS:
         assert mb["programs"][f"{p}.frags"]["section"] == "xdp.frags"
-        assert mb["programs"][f"{p}.frags"]["xlated_insns"] == micro["programs"][p]["xlated_insns"]
+        assert mb["programs"][f"{p}.frags"]["xlated_insns"] > 0
+    # drop-tcp's two entry points are the same instructions (count's calls
+    # bpf_xdp_get_buff_len() instead of reading data_end - data).
+    assert mb["programs"]["drop-tcp.frags"] == micro["programs"]["drop-tcp"]
     assert list(mb["classes"]) == CLASSES
     for name, row in mb["classes"].items():
         assert row["label"] == micro["classes"][name]["label"]
