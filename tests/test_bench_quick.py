@@ -297,7 +297,7 @@ def test_quick_run_multibuffer_rows(quick):
         assert mb["programs"][f"{p}.frags"]["xlated_insns"] > 0
     # drop-tcp's two entry points are the same instructions (count's calls
     # bpf_xdp_get_buff_len() instead of reading data_end - data).
-    assert mb["programs"]["drop-tcp.frags"] == micro["programs"]["drop-tcp"]
+    assert mb["programs"]["drop-tcp.frags"] == dict(micro["programs"]["drop-tcp"], section="xdp.frags")
     assert list(mb["classes"]) == CLASSES
     for name, row in mb["classes"].items():
         assert row["label"] == micro["classes"][name]["label"]
