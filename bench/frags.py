@@ -10,13 +10,13 @@ to its plain section, in the same rounds:
     paired per round as xdp.frags minus plain on the same frame;
   - on 9,000-byte IPv4 TCP and IPv4 UDP frames, which BPF_PROG_TEST_RUN
     hands an xdp.frags program as multi-buffer (first buffer 3,520
-    bytes): each over the floor's own xdp.frags twin on the same frame
-    (the plain floor may not run a frame larger than a page).
+    bytes): each over the floor's own xdp.frags twin on the same frame.
 
 Per-packet only: live frames refuse frames of 3,520 bytes or more.  A
 program given no verdict for a frame (None) is not run on it: the plain
-sections never see the jumbo frames, the xdp.frags sections skip the
-scaling series.
+sections never see the jumbo frames (on a link, a plain section is never
+given a multi-buffer frame: it cannot attach where one could arrive), the
+xdp.frags sections skip the scaling series.
 """
 
 
