@@ -1,0 +1,421 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+"""scripts/xdp-block as a command: its output, and every bad input (exit
+code, the one line on stderr, and the lists, pins and slots exactly as
+before).  Each test has a bpffs of its own (TC_BPF_MNT)."""
+
+import ipaddress
+import json
+import os
+import pathlib
+import random
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import fcntl
+
+import pytest
+
+import blocklist_reference as ref
+from blocklist_env import OBJECT, SCRIPTS, PrivateBpffs, build_config
+from conftest import ROOT
+
+NEEDS_ROOT = "needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)"
+
+
+@pytest.fixture
+def fs():
+    with PrivateBpffs() as bpffs:
+        yield bpffs
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """blocklist.o built with room for 8 prefixes and 4 counter slots."""
+    src = tmp_path_factory.mktemp("small-src")
+    for d in ("progs", "include", "tests/fixtures"):
+        shutil.copytree(ROOT / d, src / d)
+    shutil.copy(ROOT / "Makefile", src)
+    res = subprocess.run(["make", "--no-print-directory", "BLOCKLIST_MAX=8", "BLOCKLIST_COUNTERS=4",
+                          "build/blocklist.o"], cwd=src, capture_output=True, text=True,
+                         env=dict(os.environ, MAKEFLAGS=""))
+    assert res.returncode == 0, res.stderr
+    assert "BLOCKLIST_MAX=8 BLOCKLIST_COUNTERS=4" in res.stdout
+    return src / "build" / "blocklist.o"
+
+
+def state(fs):
+    """Everything a failed command must leave as it was: the pins, and the
+    maps behind them as bpftool dumps them (whatever their layout)."""
+    out = {}
+    for name in fs.pins():
+        path = str(fs.globals / name)
+        info = fs.map_info("pinned", path)
+        dump = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", path], capture_output=True, text=True,
+                              check=True).stdout
+        out[name] = (info["id"], dump)
+        if info["type"] == "array_of_maps":
+            inner = fs.slot_map_id(name)
+            out[name + "/list"] = (inner, subprocess.run(["bpftool", "-j", "map", "dump", "id", str(inner)],
+                                                         capture_output=True, text=True, check=True).stdout)
+    return out
+
+
+def refused(fs, args, code, message, input=None, script=None):
+    before = state(fs)
+    res = fs.block(*args, input=input, script=script)
+    assert res.returncode == code, res.stderr
+    assert res.stdout == ""
+    assert res.stderr == f"xdp-block: {message}\n"
+    assert state(fs) == before
+    return res
+
+
+def filled(fs):
+    fs.block("add", "198.51.100.0/24", "2001:db8::/32", check=True)
+    fs.block("add", "--allow", "198.51.100.7", check=True)
+
+
+# --- output -------------------------------------------------------------------------
+
+def test_output_of_each_command(fs):
+    assert fs.block("list", check=True).stdout == "(no prefixes)\n"
+    assert fs.pins() == []  # reading creates nothing
+    res = fs.block("add", "198.51.100.0/24", "10.1.2.3", "2001:DB8::/32", "::ffff:192.0.2.1", "10.1.2.3",
+                   check=True)
+    assert res.stdout == ("block: 198.51.100.0/24 added\nblock: 10.1.2.3/32 added\n"
+                          "block: 2001:db8::/32 added\nblock: ::ffff:c000:201/128 added\n")
+    assert fs.pins() == ["ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals"]
+    assert fs.block("add", "198.51.100.0/24", check=True).stdout == "block: 198.51.100.0/24 already listed\n"
+    assert fs.block("add", "-a", "10.0.0.0/8", check=True).stdout == "allow: 10.0.0.0/8 added\n"
+    assert fs.block("list", check=True).stdout == (
+        f"{'LIST':<6} {'PREFIX':<43} {'PACKETS':>14} {'BYTES':>16}\n"
+        + "".join(f"{name:<6} {p:<43} {0:>14} {0:>16}\n" for name, p in [
+            ("block", "10.1.2.3/32"), ("block", "198.51.100.0/24"), ("block", "::ffff:c000:201/128"),
+            ("block", "2001:db8::/32"), ("allow", "10.0.0.0/8")]))
+    assert fs.lists() == {
+        "block": [{"prefix": p, "packets": 0, "bytes": 0}
+                  for p in ("10.1.2.3/32", "198.51.100.0/24", "::ffff:c000:201/128", "2001:db8::/32")],
+        "allow": [{"prefix": "10.0.0.0/8", "packets": 0, "bytes": 0}]}
+    assert fs.lists("--allow") == {"allow": [{"prefix": "10.0.0.0/8", "packets": 0, "bytes": 0}]}
+    assert fs.block("check", "10.1.2.3", check=True).stdout == "allowed by 10.0.0.0/8\n"
+    assert fs.block("check", "198.51.100.9", check=True).stdout == "blocked by 198.51.100.0/24\n"
+    assert fs.block("check", "192.0.2.1", check=True).stdout == "not listed\n"
+    assert json.loads(fs.block("check", "--json", "10.1.2.3", check=True).stdout) == {
+        "address": "10.1.2.3", "result": "allowed", "prefix": "10.0.0.0/8",
+        "block": "10.1.2.3/32", "allow": "10.0.0.0/8"}
+    assert json.loads(fs.block("check", "::1", "-j", check=True).stdout) == {
+        "address": "::1", "result": "not listed", "prefix": None, "block": None, "allow": None}
+    assert fs.block("del", "10.1.2.3", "192.0.2.0/24", check=True).stdout == (
+        "block: 10.1.2.3/32 deleted\nblock: 192.0.2.0/24 not listed\n")
+    assert fs.stats() == {k: {"packets": 0, "bytes": 0}
+                          for k in ("passed", "blocked", "allowed", "malformed", "uncounted")}
+    assert fs.block("stats", check=True).stdout.splitlines()[0].split() == ["TOTAL", "PACKETS", "BYTES"]
+    assert fs.block("flush", "--allow", check=True).stdout == "allow: changed (1 prefix deleted)\n"
+
+
+def test_load_from_a_file_and_stdin(fs, tmp_path):
+    f = tmp_path / "list.txt"
+    f.write_text("# feed of 2026-01-12\n198.51.100.0/24   # a comment\n\n  2001:db8::/32\r\n198.51.100.0/24\n")
+    assert fs.block("load", str(f), check=True).stdout == \
+        "block: changed (2 prefixes: 2 added, 0 deleted, 0 kept)\n"
+    assert fs.block("load", str(f), check=True).stdout == "block: unchanged (2 prefixes)\n"
+    res = fs.block("load", "-", input="203.0.113.0/24\n2001:db8::/32\n", check=True)
+    assert res.stdout == "block: changed (2 prefixes: 1 added, 1 deleted, 1 kept)\n"
+    res = fs.block("load", "--allow", "-", input="192.0.2.1\n", check=True)
+    assert res.stdout == "allow: changed (1 prefix: 1 added, 0 deleted, 0 kept)\n"
+    assert fs.block("load", "-", input="# nothing\n", check=True).stdout == \
+        "block: changed (0 prefixes: 0 added, 2 deleted, 0 kept)\n"
+    assert fs.lists() == {"block": [], "allow": [{"prefix": "192.0.2.1/32", "packets": 0, "bytes": 0}]}
+
+
+def test_a_hundred_thousand_prefixes(fs, tmp_path):
+    """Loaded in full and looked up right (the time is for the bench)."""
+    r = random.Random(7)
+    nets = set()
+    while len(nets) < 100_000:
+        if r.random() < 0.7:
+            nets.add(ipaddress.ip_network((r.getrandbits(32), r.choice((16, 24, 28, 32))), strict=False))
+        else:
+            nets.add(ipaddress.ip_network((r.getrandbits(128), r.choice((32, 48, 64, 128))), strict=False))
+    nets = sorted(nets, key=str)
+    f = tmp_path / "big.txt"
+    f.write_text("".join(f"{n}\n" for n in nets))
+    res = fs.block("load", str(f), check=True)
+    assert res.stdout == "block: changed (100000 prefixes: 100000 added, 0 deleted, 0 kept)\n"
+    listed = fs.lists()["block"]
+    assert {e["prefix"] for e in listed} == {str(n) for n in nets}
+    lists = ref.Lists([str(n) for n in nets])
+    for net in r.sample(nets, 20):
+        addr = str(net.network_address + (net.num_addresses - 1) // 2)
+        assert fs.block("check", addr, check=True).stdout.strip() == lists.check(addr)
+    assert fs.block("load", str(f), check=True).stdout == "block: unchanged (100000 prefixes)\n"
+    # One bad line among them: its number is named, nothing changes.
+    lines = f.read_text().splitlines()
+    lines[77_776] = "300.1.2.3"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("\n".join(lines) + "\n")
+    before = fs.slot_map_id("ipxdp_block")
+    refused(fs, ["load", str(bad)], 2,
+            f"{bad}:77777: 300.1.2.3: not an IPv4 address (four numbers 0-255, without leading zeros)"
+            " (nothing loaded)")
+    assert fs.slot_map_id("ipxdp_block") == before
+
+
+# --- bad input -----------------------------------------------------------------------
+
+BAD_PREFIXES = [
+    ("300.1.2.3", "300.1.2.3: not an IPv4 address (four numbers 0-255, without leading zeros)"),
+    ("1.2.3.4/33", "1.2.3.4/33: prefix length 33 is more than 32 (IPv4)"),
+    ("2001:db8::/129", "2001:db8::/129: prefix length 129 is more than 128 (IPv6)"),
+    ("fe80::1%eth0", "fe80::1%eth0: a zone index (%eth0) has no place here: an address means the "
+                     "same on every interface"),
+    ("abc", "abc: not an IPv4 or IPv6 address or prefix"),
+    ("", "empty argument: expected an IPv4 or IPv6 address or prefix"),
+    ("10.0.0.1/8", "10.0.0.1/8: host bits set (did you mean 10.0.0.0/8?)"),
+    ("2001:db8::1/32", "2001:db8::1/32: host bits set (did you mean 2001:db8::/32?)"),
+    ("192.0.2.1/24", "192.0.2.1/24: host bits set (did you mean 192.0.2.0/24?)"),
+    ("010.1.1.1", "010.1.1.1: not an IPv4 address (four numbers 0-255, without leading zeros)"),
+    ("1.2.3", "1.2.3: not an IPv4 address (four numbers 0-255, without leading zeros)"),
+    ("1.2.3.4/", "1.2.3.4/: not a prefix length: ''"),
+    ("1.2.3.4/08", "1.2.3.4/08: not a prefix length: 08"),
+    ("1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7:8:9: not an IPv6 address"),
+    ("1::2::3", "1::2::3: not an IPv6 address"),
+    ("12345::", "12345::: not an IPv6 address"),
+    ("1.2.3.4::", "1.2.3.4::: not an IPv6 address"),
+    ("::ffff:1.2.3.256", "::ffff:1.2.3.256: not an IPv6 address"),
+    ("a b", "'a b': not an IPv4 or IPv6 address (it contains blanks or control characters)"),
+    ("1.2.3.4\n", "$'1.2.3.4\\n': not an IPv4 or IPv6 address (it contains a newline)"),
+]
+
+
+@pytest.mark.parametrize("arg, message", BAD_PREFIXES, ids=[a or "empty" for a, _ in BAD_PREFIXES])
+@pytest.mark.parametrize("command", ["add", "del"])
+def test_bad_prefix(fs, command, arg, message):
+    filled(fs)
+    # A good prefix before the bad one is not added either.
+    refused(fs, [command, "203.0.113.0/24", arg], 2, message)
+    refused(fs, [command, "--allow", arg], 2, message)
+
+
+def test_bad_prefix_before_any_map_exists(fs):
+    refused(fs, ["add", "300.1.2.3"], 2, BAD_PREFIXES[0][1])
+    assert not (fs.root / "tc").exists()
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("10.0.0.0/8", "10.0.0.0/8: expected an address, not a prefix"),
+    ("2001:db8::/32", "2001:db8::/32: expected an address, not a prefix"),
+    ("fe80::1%eth0", BAD_PREFIXES[3][1]),
+    ("300.1.2.3", BAD_PREFIXES[0][1]),
+    ("", BAD_PREFIXES[5][1]),
+])
+def test_bad_address_to_check(fs, arg, message):
+    filled(fs)
+    refused(fs, ["check", arg], 2, message)
+
+
+def test_bad_files(fs, tmp_path):
+    filled(fs)
+    refused(fs, ["load", str(tmp_path / "nope.txt")], 2, f"{tmp_path}/nope.txt: no such file")
+    refused(fs, ["load", str(tmp_path)], 2, f"{tmp_path}: is a directory, not a file of prefixes")
+    f = tmp_path / "list.txt"
+    f.write_text("192.0.2.0/24\n\n# x\n10.0.0.1/8\n")
+    refused(fs, ["load", str(f)], 2, f"{f}:4: 10.0.0.1/8: host bits set (did you mean 10.0.0.0/8?) (nothing loaded)")
+    refused(fs, ["load", "--allow", "-"], 2, "stdin:2: abc: not an IPv4 or IPv6 address or prefix (nothing loaded)",
+            input="192.0.2.0/24\nabc\n")
+
+
+def test_more_prefixes_than_the_list_holds(fs, small):
+    obj = ["--object", str(small)]
+    nine = "".join(f"192.0.2.{i}\n" for i in range(9))
+    refused(fs, [*obj, "load", "-"], 2, "the block list holds at most 8 prefixes: the file has 9 (nothing loaded)",
+            input=nine)
+    fs.block(*obj, "load", "-", input="".join(f"192.0.2.{i}\n" for i in range(7)), check=True)
+    refused(fs, [*obj, "add", "198.51.100.1", "198.51.100.2"], 2,
+            "the block list holds at most 8 prefixes: it has 7, and 2 more would make 9")
+    assert fs.block(*obj, "add", "198.51.100.1", check=True).returncode == 0
+
+
+def test_prefixes_beyond_the_counter_slots(fs, small):
+    """They block like the others, and are counted in the totals only."""
+    obj = ["--object", str(small)]
+    fs.block(*obj, "load", "-", input="".join(f"192.0.2.{i}\n" for i in range(6)), check=True)
+    from scapy.all import IP, UDP, Ether
+    with fs.load_object(small) as prog:
+        for i in range(6):
+            v, _ = prog.run(bytes(Ether() / IP(src=f"192.0.2.{i}") / UDP()), repeat=i + 1)
+            assert v == 1  # XDP_DROP
+    # Ids go in file order, lowest first: the first four have the slots.
+    entries = {e["prefix"]: e["packets"] for e in json.loads(
+        fs.block(*obj, "list", "--json", check=True).stdout)["block"]}
+    assert entries == {f"192.0.2.{i}/32": (i + 1 if i < 4 else None) for i in range(6)}
+    stats = json.loads(fs.block(*obj, "stats", "--json", check=True).stdout)
+    assert stats["blocked"]["packets"] == 21
+    assert stats["uncounted"]["packets"] == 5 + 6
+    text = fs.block(*obj, "list", check=True).stdout
+    assert sum(1 for line in text.splitlines() if line.split()[-2:] == ["-", "-"]) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "missing command: add, del, list, load, check, flush, stats or migrate (see xdp-block --help)"),
+    (["frob"], "unknown command frob: use add, del, list, load, check, flush, stats or migrate "
+               "(see xdp-block --help)"),
+    (["list", "--frob"], "unknown option --frob (see xdp-block --help)"),
+    (["add"], "missing argument: add needs at least one PREFIX (see xdp-block --help)"),
+    (["load"], "missing argument: load needs a FILE (- for stdin) (see xdp-block --help)"),
+    (["load", "a", "b"], "too many arguments: load takes one FILE (see xdp-block --help)"),
+    (["check"], "missing argument: check needs an ADDR (see xdp-block --help)"),
+    (["check", "1.2.3.4", "5.6.7.8"], "too many arguments: check takes one ADDR (see xdp-block --help)"),
+    (["list", "x"], "too many arguments: list takes none (see xdp-block --help)"),
+    (["add", "--json", "1.2.3.4"], "--json is for list, check and stats (see xdp-block --help)"),
+    (["check", "--allow", "1.2.3.4"], "--allow is for add, del, list, load and flush (check covers both "
+                                      "lists) (see xdp-block --help)"),
+    (["--object"], "--object needs a value: a blocklist object (see xdp-block --help)"),
+])
+def test_usage_errors(fs, args, message):
+    filled(fs)
+    refused(fs, args, 1, message)
+
+
+def test_not_a_blocklist_object(fs):
+    filled(fs)
+    refused(fs, ["--object", "drop-tcp", "list"], 2,
+            "drop-tcp: not a blocklist object (no map ipxdp_block of LPM tries with 24-byte keys)")
+    refused(fs, ["--object", "/nonexistent.o", "list"], 2, "/nonexistent.o: no such file")
+
+
+def test_not_root(fs, tmp_path):
+    world = pathlib.Path(tempfile.mkdtemp(prefix="ipxdp-block-", dir="/tmp"))
+    try:
+        world.chmod(0o755)
+        for f in SCRIPTS.iterdir():
+            shutil.copy(f, world / f.name)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        res = subprocess.run([*nobody, str(world / "xdp-block"), "list"], capture_output=True, text=True,
+                             env=fs.env)
+        assert (res.returncode, res.stdout, res.stderr) == (6, "", f"xdp-block: {NEEDS_ROOT}\n")
+        res = subprocess.run([*nobody, str(world / "xdp-block"), "--help"], capture_output=True, text=True)
+        assert res.returncode == 0 and res.stdout.startswith("Usage: xdp-block ")
+    finally:
+        shutil.rmtree(world)
+
+
+# --- bpffs ------------------------------------------------------------------------------
+
+def in_private_mounts(script, env):
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_mounts_bpffs_where_tc_bpf_mnt_points(tmp_path):
+    plain = tmp_path / "bpf"
+    plain.mkdir()
+    script = f'''set -e
+        x={SCRIPTS}/xdp-block
+        $x add 192.0.2.0/24
+        stat -f -c %T "$TC_BPF_MNT"
+        $x list --json
+        ls "$TC_BPF_MNT/tc/globals"
+        readlink "$TC_BPF_MNT/xdp"'''
+    res = in_private_mounts(script, dict(os.environ, TC_BPF_MNT=str(plain)))
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == f"xdp-block: mounted bpffs on {plain}\n"
+    assert res.stdout.splitlines() == [
+        "block: 192.0.2.0/24 added", "bpf_fs",
+        '{"block": [{"prefix": "192.0.2.0/24", "packets": 0, "bytes": 0}], "allow": []}',
+        "ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals", f"{plain}/tc/"]
+    assert list(plain.iterdir()) == []  # that mount is gone with its namespace
+
+
+def test_mounts_bpffs_on_sys_fs_bpf_if_none(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TC_BPF_MNT"}
+    script = f'''set -e
+        umount -l /sys/fs/bpf
+        ! mountpoint -q /sys/fs/bpf
+        {SCRIPTS}/xdp-block add 192.0.2.0/24
+        mountpoint -q /sys/fs/bpf
+        ls /sys/fs/bpf/tc/globals'''
+    res = in_private_mounts(script, env)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == "xdp-block: mounted bpffs on /sys/fs/bpf\n"
+    assert res.stdout.splitlines() == ["block: 192.0.2.0/24 added", "ipxdp_allow", "ipxdp_block",
+                                       "ipxdp_counters", "ipxdp_totals"]
+
+
+# --- pinned maps of another definition -------------------------------------------------
+
+def test_maps_of_another_build_are_refused_then_migrated(fs, small):
+    fs.block("--object", str(small), "add", "198.51.100.0/24", "2001:db8::/32", check=True)
+    fs.block("--object", str(small), "add", "--allow", "198.51.100.7", check=True)
+    config = build_config()
+    refused(fs, ["list"], 4,
+            "the list in pinned map ipxdp_block (map id %d: lpm_trie, key 24, value 4, 8 entries, flags 1) "
+            "is not what blocklist defines (lpm_trie, key 24, value 4, %d entries, flags 1): it holds 8 "
+            "prefixes, the object's %d: another build of blocklist made it; xdp-block migrate moves the lists "
+            "into maps like the object's"
+            % (fs.slot_map_id("ipxdp_block"), config["BLOCKLIST_MAX"], config["BLOCKLIST_MAX"]))
+    res = fs.block("add", "192.0.2.0/24")
+    assert res.returncode == 4 and "xdp-block migrate" in res.stderr
+    res = fs.block("migrate", check=True)
+    assert res.stdout == (
+        "ipxdp_counters: replaced (percpu_array, key 4, value 16, %d entries, flags 0; its counts start at "
+        "zero)\n"
+        "block: migrated (2 prefixes into a list of lpm_trie, key 24, value 4, %d entries, flags 1)\n"
+        "allow: migrated (1 prefix into a list of lpm_trie, key 24, value 4, %d entries, flags 1)\n"
+        % (config["BLOCKLIST_COUNTERS"], config["BLOCKLIST_MAX"], config["BLOCKLIST_MAX"]))
+    assert fs.lists() == {"block": [{"prefix": p, "packets": 0, "bytes": 0}
+                                    for p in ("198.51.100.0/24", "2001:db8::/32")],
+                          "allow": [{"prefix": "198.51.100.7/32", "packets": 0, "bytes": 0}]}
+    assert fs.block("migrate", check=True).stdout == "unchanged: the pinned maps are what blocklist defines\n"
+    # The object of this build reuses them, and blocks with them.
+    from scapy.all import IP, UDP, Ether
+    with fs.load_object(OBJECT) as prog:
+        assert prog.run(bytes(Ether() / IP(src="198.51.100.1") / UDP()))[0] == 1
+        assert prog.run(bytes(Ether() / IP(src="198.51.100.7") / UDP()))[0] == 2
+
+
+def test_a_list_of_the_wrong_value_size_is_refused(fs):
+    """libbpf reuses a pinned outer map without looking at its lists: a
+    list of another layout would be attached and block nothing."""
+    fs.block("flush", check=True)  # the other maps, as they should be
+    g = fs.globals
+    os.unlink(g / "ipxdp_block")
+    for cmd in (["map", "create", g / "wrong", "type", "lpm_trie", "key", "24", "value", "8",
+                 "entries", "16", "name", "wrong", "flags", "1"],
+                ["map", "create", g / "ipxdp_block", "type", "array_of_maps", "key", "4", "value", "4",
+                 "entries", "1", "name", "ipxdp_block", "inner_map", "pinned", g / "wrong"],
+                ["map", "update", "pinned", g / "ipxdp_block", "key", "0", "0", "0", "0", "value", "pinned",
+                 g / "wrong"]):
+        subprocess.run(["bpftool", *map(str, cmd)], check=True, capture_output=True)
+    os.unlink(g / "wrong")
+    wrong = fs.slot_map_id("ipxdp_block")
+    message = (f"the list in pinned map ipxdp_block (map id {wrong}: lpm_trie, key 24, value 8, 16 entries, "
+               f"flags 1) is not what blocklist defines (lpm_trie, key 24, value 4, "
+               f"{build_config()['BLOCKLIST_MAX']} entries, flags 1): blocklist would find nothing in it and "
+               f"block nothing; xdp-block migrate rebuilds the lists")
+    for args in (["list"], ["add", "192.0.2.1"], ["load", "-"], ["stats"], ["check", "192.0.2.1"]):
+        refused(fs, args, 4, message, input="192.0.2.1\n")
+    res = fs.block("migrate")
+    assert res.returncode == 4
+    assert res.stderr.startswith("xdp-block: cannot migrate the block list: it is a lpm_trie, key 24, value 8")
+
+
+# --- one at a time -------------------------------------------------------------------------
+
+def test_a_second_xdp_block_waits_for_the_first(fs):
+    fs.block("flush", check=True)
+    fd = os.open(fs.globals, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    release = threading.Timer(1.5, lambda: fcntl.flock(fd, fcntl.LOCK_UN))
+    release.start()
+    try:
+        start = time.monotonic()
+        res = fs.block("add", "192.0.2.0/24", check=True)
+        waited = time.monotonic() - start
+    finally:
+        release.join()
+        os.close(fd)
+    assert res.stdout == "block: 192.0.2.0/24 added\n"
+    assert waited >= 1.4
