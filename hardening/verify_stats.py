@@ -27,12 +27,27 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from bpfrun import libbpf as _lib, prog_info  # noqa: E402  (tests/bpfrun.py)
 
-PROGRAMS = ("drop-tcp", "count", "port-9090")
+PROGRAMS = ("drop-tcp", "count", "port-9090", "blocklist")
 BPF_PROG_TYPE_XDP = 6
 BPF_LOG_STATS = 4
 
+_lib.bpf_object__next_map.restype = ctypes.c_void_p
+_lib.bpf_object__next_map.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+_lib.bpf_map__set_pin_path.restype = ctypes.c_int
+_lib.bpf_map__set_pin_path.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+
+
 class LoadError(Exception):
     pass
+
+
+def unpin(obj):
+    """No pinned-by-name maps (blocklist's): measuring must not create or
+    reuse pins on the host, so every map is created fresh, unpinned."""
+    m = _lib.bpf_object__next_map(obj, None)
+    while m:
+        _lib.bpf_map__set_pin_path(m, None)
+        m = _lib.bpf_object__next_map(obj, m)
 
 
 def measure(path):
@@ -41,6 +56,7 @@ def measure(path):
     if not obj:
         raise LoadError(f"{path}: cannot open ({os.strerror(ctypes.get_errno())})")
     try:
+        unpin(obj)
         progs, logs = [], []
         prog = _lib.bpf_object__next_program(obj, None)
         while prog:

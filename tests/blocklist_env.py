@@ -18,6 +18,7 @@ import ctypes
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 
@@ -38,6 +39,22 @@ class OpenOpts(ctypes.Structure):
 
 
 libbpf.bpf_object__open_file.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+
+
+def build_object(src, blocklist_max, counters):
+    """blocklist.o built with other capacities, from a copy of the sources
+    in SRC (an empty directory); returns its path."""
+    src = pathlib.Path(src)
+    for d in ("progs", "include", "tests/fixtures"):
+        shutil.copytree(ROOT / d, src / d)
+    shutil.copy(ROOT / "Makefile", src)
+    res = subprocess.run(["make", "--no-print-directory", f"BLOCKLIST_MAX={blocklist_max}",
+                          f"BLOCKLIST_COUNTERS={counters}", "build/blocklist.o"], cwd=src,
+                         capture_output=True, text=True, env=dict(os.environ, MAKEFLAGS=""))
+    if res.returncode != 0:
+        raise AssertionError(f"make failed: {res.stderr}")
+    assert f"BLOCKLIST_MAX={blocklist_max} BLOCKLIST_COUNTERS={counters}" in res.stdout
+    return src / "build" / "blocklist.o"
 
 
 def build_config(build=BUILD):
@@ -134,4 +151,4 @@ class PrivateBpffs:
         return int.from_bytes(bytes(int(b, 16) for b in json.loads(out)["value"]), "little")
 
 
-__all__ = ["PrivateBpffs", "PinnedObject", "build_config", "OBJECT", "SCRIPTS", "TOTALS"]
+__all__ = ["PrivateBpffs", "PinnedObject", "build_config", "build_object", "OBJECT", "SCRIPTS", "TOTALS"]

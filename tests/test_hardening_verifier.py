@@ -12,7 +12,8 @@ from conftest import BUILD
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOOL = ROOT / "hardening" / "verify_stats.py"
-PROGRAMS = {"drop-tcp": "xdp_drop_tcp", "count": "xdp_count_proto", "port-9090": "xdp_bounce_port"}
+PROGRAMS = {"drop-tcp": "xdp_drop_tcp", "count": "xdp_count_proto", "port-9090": "xdp_bounce_port",
+            "blocklist": "xdp_blocklist"}
 
 
 def verify_stats(*args):
@@ -42,7 +43,7 @@ def test_overuse_is_reported():
     res = verify_stats("--max-percent", "0.001")
     assert res.returncode == 1
     lines = res.stderr.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == len(PROGRAMS)
     for line, section in zip(lines, PROGRAMS):
         assert line.startswith(f"verify-stats: {section} uses ")
         assert line.endswith("of the verifier's 1000000-instruction budget (at most 0.001% allowed)")

@@ -3,6 +3,7 @@
 code, the one line on stderr, and the lists, pins and slots exactly as
 before).  Each test has a bpffs of its own (TC_BPF_MNT)."""
 
+import fcntl
 import ipaddress
 import json
 import os
@@ -13,13 +14,11 @@ import subprocess
 import tempfile
 import threading
 import time
-import fcntl
 
 import pytest
 
 import blocklist_reference as ref
-from blocklist_env import OBJECT, SCRIPTS, PrivateBpffs, build_config
-from conftest import ROOT
+from blocklist_env import OBJECT, SCRIPTS, PrivateBpffs, build_config, build_object
 
 NEEDS_ROOT = "needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)"
 
@@ -33,16 +32,7 @@ def fs():
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """blocklist.o built with room for 8 prefixes and 4 counter slots."""
-    src = tmp_path_factory.mktemp("small-src")
-    for d in ("progs", "include", "tests/fixtures"):
-        shutil.copytree(ROOT / d, src / d)
-    shutil.copy(ROOT / "Makefile", src)
-    res = subprocess.run(["make", "--no-print-directory", "BLOCKLIST_MAX=8", "BLOCKLIST_COUNTERS=4",
-                          "build/blocklist.o"], cwd=src, capture_output=True, text=True,
-                         env=dict(os.environ, MAKEFLAGS=""))
-    assert res.returncode == 0, res.stderr
-    assert "BLOCKLIST_MAX=8 BLOCKLIST_COUNTERS=4" in res.stdout
-    return src / "build" / "blocklist.o"
+    return build_object(tmp_path_factory.mktemp("small-src"), 8, 4)
 
 
 def state(fs):
