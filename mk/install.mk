@@ -6,9 +6,11 @@
 #                       tree with dpkg-buildpackage; the .deb lands in build/deb/
 #
 # Layout (PREFIX=/usr/local):
-#   sbin/xdp-attach xdp-detach xdp-status xdp-stats     the scripts
+#   sbin/xdp-attach xdp-detach xdp-status xdp-stats xdp-block
+#                                                       the scripts
 #   lib/ipxdp/xdp-lib.sh                                their shared library
-#   lib/bpf/ipxdp/drop-tcp.o count.o port-9090.o        the objects
+#   lib/bpf/ipxdp/drop-tcp.o count.o port-9090.o blocklist.o
+#                                                       the objects
 #   lib/systemd/system/xdp-attach@.service              boot-time attach
 #   share/man/man8/xdp-*.8                              man pages
 #   share/doc/ipxdp/                                    README, docs, example config
@@ -31,7 +33,7 @@ IPXDP_UNITDIR := $(PREFIX)/lib/systemd/system
 IPXDP_MAN8DIR := $(PREFIX)/share/man/man8
 IPXDP_DOCDIR  := $(PREFIX)/share/doc/ipxdp
 
-IPXDP_SCRIPTS   := xdp-attach xdp-detach xdp-status xdp-stats
+IPXDP_SCRIPTS   := xdp-attach xdp-detach xdp-status xdp-stats xdp-block
 IPXDP_MANPAGES  := $(IPXDP_SCRIPTS:%=%.8)
 IPXDP_UNITS     := xdp-attach@.service
 IPXDP_DOCS      := $(wildcard README.md) $(sort $(wildcard docs/*.md))

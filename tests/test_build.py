@@ -15,10 +15,12 @@ import pytest
 from scapy.all import IP, TCP, Ether
 
 import reference
+from blocklist_env import PrivateBpffs
 from bpfrun import XDP_DROP, XDP_TX, BpfObject
 from conftest import BUILD, ROOT
 
-OBJECTS = {"drop-tcp": "xdp_drop_tcp", "count": "xdp_count_proto", "port-9090": "xdp_bounce_port"}
+OBJECTS = {"drop-tcp": "xdp_drop_tcp", "count": "xdp_count_proto", "port-9090": "xdp_bounce_port",
+           "blocklist": "xdp_blocklist"}
 
 
 def elf_section(obj, name):
@@ -41,6 +43,10 @@ def test_object_layout(name):
     assert ".BTF" in sections, "-g is needed for the BTF iproute2 reads .maps from"
     # No read-only or global data: `ip` would have to create maps for them.
     assert not sections & {".rodata", ".data", ".bss"}
+    if name == "blocklist":  # its maps are pinned: keep them off the host's bpffs
+        with PrivateBpffs() as fs, fs.load_object(obj) as loaded:
+            assert list(loaded.programs) == [name]
+        return
     with BpfObject(obj) as loaded:
         assert list(loaded.programs) == [name]
 
@@ -97,6 +103,35 @@ def test_bad_tx_values_fail_clearly(src_copy, arg, message):
     assert res.returncode != 0
     assert message in res.stderr
     assert not (src_copy / "build/port-9090.o").exists()
+
+
+def test_blocklist_capacities_at_build_time(src_copy):
+    res = make(src_copy, "BLOCKLIST_MAX=1000", "BLOCKLIST_COUNTERS=64")
+    assert res.returncode == 0, res.stderr
+    assert "CONFIG  blocklist: BLOCKLIST_MAX=1000 BLOCKLIST_COUNTERS=64" in res.stdout
+    assert (src_copy / "build/blocklist.config").read_text() == "BLOCKLIST_MAX=1000 BLOCKLIST_COUNTERS=64\n"
+    with PrivateBpffs() as fs, fs.load_object(src_copy / "build/blocklist.o"):
+        assert fs.map_info("pinned", fs.globals / "ipxdp_counters")["max_entries"] == 64
+        assert fs.map_info("id", fs.slot_map_id("ipxdp_block"))["max_entries"] == 1000
+    # Same values: nothing to do.  Other values: blocklist.o (only) rebuilds.
+    assert "CLANG" not in make(src_copy, "BLOCKLIST_MAX=1000", "BLOCKLIST_COUNTERS=64").stdout
+    res = make(src_copy)
+    assert "CLANG   build/blocklist.o" in res.stdout and "port-9090.o" not in res.stdout
+    assert (src_copy / "build/blocklist.config").read_text() == \
+        "BLOCKLIST_MAX=2000000 BLOCKLIST_COUNTERS=262144\n"
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("BLOCKLIST_MAX=0", "BLOCKLIST_MAX must be a number of prefixes from 1 to 4294967295, got '0'"),
+    ("BLOCKLIST_MAX=1M", "BLOCKLIST_MAX must be a number of prefixes from 1 to 4294967295, got '1M'"),
+    ("BLOCKLIST_COUNTERS=4294967295",
+     "BLOCKLIST_COUNTERS must be a number of counters from 1 to 4294967294, got '4294967295'"),
+])
+def test_bad_blocklist_values_fail_clearly(src_copy, arg, message):
+    res = make(src_copy, arg)
+    assert res.returncode != 0
+    assert message in res.stderr
+    assert not (src_copy / "build/blocklist.o").exists()
 
 
 def test_check_refuses_non_root(src_copy):

@@ -24,7 +24,7 @@ import pytest
 from netns import namespace_with_veth
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
+SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
 APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 APT_OPTS = ["-o", "DPkg::Lock::Timeout=120", "-y", "-q"]
 

@@ -24,8 +24,8 @@ from netns import namespace_with_veth
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
-SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
-OBJECTS = ["drop-tcp", "count", "port-9090"]
+SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
+OBJECTS = ["drop-tcp", "count", "port-9090", "blocklist"]
 
 
 def make(*args, check=True):

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
-COMMANDS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
+COMMANDS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
 LIB = SCRIPTS / "xdp-lib.sh"
 SPDX = "SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause"
 EXIT_CODES = {"0", "1", "2", "3", "4", "5", "6", "7"}
