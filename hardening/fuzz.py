@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """make fuzz: the differential test at scale.
 
-    fuzz.py [--seed S] [-n FRAMES] [--replay SEED:INDEX | --replay sweep:SEED:INDEX]
+    fuzz.py [--seed S] [-n FRAMES] [--replay SEED:INDEX | --replay sweep:SEED:INDEX |
+             --replay blocklist:SEED:ROUND]
 
 Two sets of frames go through drop-tcp, port-9090 and count (the built
 objects, via BPF_PROG_TEST_RUN) and through tests/reference.py, which must
@@ -11,6 +12,12 @@ agree on the verdict, the output bytes, and count's key and bytes:
   sweep   the systematic frames of hardening/sweep.py (every VLAN stack,
           IHL, fragment field, IPv6 extension header kind and length, and
           truncation at every byte), about 12000 of them
+  blocklist  FRAMES / 100000 rounds (at least 1) of tests/blocklist_differential.py:
+          random nested block and allow lists loaded with xdp-block into a
+          private bpffs, 10000 frames each with sources drawn from them;
+          verdicts, output bytes, per-prefix counters and totals against
+          tests/blocklist_reference.py (replay a round with
+          --replay blocklist:SEED:ROUND)
 
 Every disagreement is printed as a hex frame with the rule it breaks and the
 command that replays it.  The run ends with the number of frames, each
@@ -28,7 +35,9 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
+import blocklist_differential  # noqa: E402
 import differential  # noqa: E402
+from blocklist_env import PrivateBpffs  # noqa: E402
 import framegen  # noqa: E402
 import reference  # noqa: E402
 import sweep  # noqa: E402
@@ -74,8 +83,29 @@ def run_sweep(objs, seed):
     return len(frames), found
 
 
+BLOCKLIST_FRAMES = 10_000
+
+
+def run_blocklist(seed, rounds, tx_port, first=0):
+    """Rounds of the blocklist differential test; returns the disagreements
+    (strings) and the number of frames."""
+    found = []
+    with PrivateBpffs() as fs:
+        fs.block("flush", check=True)
+        with fs.load_object() as obj:
+            for rnd in range(first, first + rounds):
+                found += blocklist_differential.run_round(fs, obj, seed, rnd, BLOCKLIST_FRAMES, tx_port)
+    return found, rounds * BLOCKLIST_FRAMES
+
+
 def replay(objs, what):
     parts = what.split(":")
+    if parts[0] == "blocklist":
+        found, _ = run_blocklist(int(parts[1]), 1, objs.tx_port, first=int(parts[2]))
+        for d in found[:50]:
+            print(d)
+        print(f"{len(found)} disagreements")
+        return 1 if found else 0
     if parts[0] == "sweep":
         seed, index = int(parts[1]), int(parts[2])
         family, frame = sweep.sweep(seed, objs.tx_port)[index]
@@ -119,10 +149,17 @@ def main():
             found += [(f"{d.seed}:{d.index}", d) for d in differential.run(objs, seed, first, last)]
             print(f"  random: {last} frames, {len(found)} disagreements, "
                   f"{time.monotonic() - start:.0f} s", flush=True)
+        rounds = max(1, args.n // 100_000)
+        block_found, nblock = run_blocklist(seed, rounds, objs.tx_port)
+        print(f"  blocklist: {rounds} rounds, {nblock} frames, {len(block_found)} disagreements, "
+              f"{time.monotonic() - start:.0f} s", flush=True)
         for where, d in found[:50]:
             print(describe(d, where))
         if len(found) > 50:
             print(f"... and {len(found) - 50} more")
+        for d in block_found[:20]:
+            print(f"blocklist: {d}\n  replay: /usr/bin/python3 hardening/fuzz.py --replay "
+                  f"blocklist:{d.split()[1]}:{d.split()[3].rstrip(':')}")
         total = nsweep + args.n
         aborted = 0
         for name, counts in verdicts.items():
@@ -134,9 +171,9 @@ def main():
                 print(f"fuzz: {name} ran {sum(counts.values())} frames, expected {total}", file=sys.stderr)
                 return 1
         print(f"fuzz: seed {seed}: {total} frames per program ({args.n} random, {nsweep} sweep), "
-              f"{len(found)} disagreements, {aborted} XDP_ABORTED, "
-              f"{time.monotonic() - start:.0f} s")
-        return 1 if found or aborted else 0
+              f"{nblock} blocklist frames, {len(found) + len(block_found)} disagreements, "
+              f"{aborted} XDP_ABORTED, {time.monotonic() - start:.0f} s")
+        return 1 if found or block_found or aborted else 0
     finally:
         objs.close()
 
