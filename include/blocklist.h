@@ -18,9 +18,8 @@
  *                   apart by the family byte at the start of the prefix.
  *
  *   ipxdp_counters  BPF_MAP_TYPE_PERCPU_ARRAY, BLOCKLIST_COUNTERS slots:
- *                   key __u32 (a rule's counter), value
- *                   struct blocklist_counter.  Both lists draw their slots
- *                   from it.
+ *                   key __u32 (a rule id), value struct blocklist_counter.
+ *                   Both lists draw their slots from it.
  *
  *   ipxdp_totals    BPF_MAP_TYPE_PERCPU_ARRAY, BLOCKLIST_TOTALS slots: key
  *                   enum blocklist_total, value struct blocklist_counter.
@@ -64,12 +63,12 @@ struct blocklist_key {
 	} addr;          /* network byte order; IPv4 in the first 4 bytes */
 };
 
-/* A rule's counter slot in ipxdp_counters, or BLOCKLIST_NO_COUNTER. */
+/* The value of a list entry: its rule id, unique in both lists.  Below
+ * BLOCKLIST_COUNTERS it is also the entry's slot in ipxdp_counters; an
+ * entry with a higher id has no counters of its own. */
 struct blocklist_rule {
-	__u32 counter;
+	__u32 id;
 };
-
-#define BLOCKLIST_NO_COUNTER 0xffffffffU
 
 struct blocklist_counter {
 	__u64 packets;

@@ -167,9 +167,9 @@ int xdp_blocklist(struct xdp_md *ctx)
 		}
 	}
 	if (rule) {
-		if (rule->counter < BLOCKLIST_COUNTERS)
-			add(&ipxdp_counters, rule->counter, bytes);
-		else
+		if (rule->id < BLOCKLIST_COUNTERS)
+			add(&ipxdp_counters, rule->id, bytes);
+		else /* an entry without counters of its own */
 			add(&ipxdp_totals, BLOCKLIST_UNCOUNTED, bytes);
 	}
 out:
