@@ -16,6 +16,9 @@
 
 CLANG  ?= clang
 PYTHON ?= /usr/bin/python3
+# Python with the support package in pylib/ importable (docs/hacking.md); the
+# tests find it through tests/pytest.ini.
+PYRUN = PYTHONPATH=$(CURDIR)/pylib $(PYTHON)
 
 TX_PORT ?= 9090
 TX_MAC  ?= 08:00:27:dd:38:2a
@@ -50,24 +53,29 @@ DEB_DEPS := make clang llvm gcc libc6-dev libbpf-dev libbpf1 iproute2 bpftool \
 	xdp-tools kmod binutils debhelper dpkg-dev fakeroot build-essential \
 	systemd man-db groff-base
 
-.PHONY: all clean deps check check-root test-unit FORCE
+.PHONY: all clean deps check check-root bpffs FORCE
 all: $(OBJS) $(FIXTURE_OBJS)
 
-# Every object depends on every header it includes (clang -MMD writes the
-# list) and on this Makefile.
-$(BUILD)/%.o: progs/%.c Makefile | $(BUILD)
+# The one recipe for every BPF object: the programs, the test fixtures and
+# the bench's programs (mk/bench.mk).  clang -MMD writes the headers each
+# object includes into its .d file, and every object depends on the
+# makefiles that build it.
+define BPF_COMPILE
 	@echo "  CLANG   $@"
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+endef
+
+$(BUILD)/%.o: progs/%.c Makefile | $(BUILD)
+	$(BPF_COMPILE)
 
 $(FIXTURES)/%.o: tests/fixtures/%.c Makefile | $(FIXTURES)
-	@echo "  CLANG   $@"
-	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+	$(BPF_COMPILE)
 
 # count built without -g: no BTF, so iproute2 cannot create its map (a test
 # checks the error the troubleshooting guide quotes).
+$(FIXTURES)/count-nobtf.o: BPF_CFLAGS := $(filter-out -g,$(BPF_CFLAGS))
 $(FIXTURES)/count-nobtf.o: progs/count.c Makefile | $(FIXTURES)
-	@echo "  CLANG   $@"
-	$(Q)$(CLANG) $(filter-out -g,$(BPF_CFLAGS)) -MMD -MP -c $< -o $@
+	$(BPF_COMPILE)
 
 # port-9090's port and MAC: validated here, recorded in a stamp file that
 # changes (and so rebuilds the object) only when the values do.
@@ -108,9 +116,6 @@ endif
 $(BUILD)/blocklist.o: BPF_CFLAGS += -DBLOCKLIST_MAX=$(BLOCKLIST_MAX)U -DBLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS)U
 $(BUILD)/blocklist.o: $(BUILD)/blocklist.config
 
-$(BUILD) $(FIXTURES):
-	$(Q)mkdir -p $@
-
 -include $(OBJS:.o=.d) $(FIXTURE_OBJS:.o=.d)
 
 clean:
@@ -143,5 +148,10 @@ check: check-root
 
 FORCE:
 
-# Further targets (scripts, demo, bench, install, hardening) live in mk/*.mk.
+# Further targets (scripts, demo, bench, install, hardening) live in mk/*.mk;
+# they add the directories they build into to BUILD_DIRS.
+BUILD_DIRS := $(BUILD) $(FIXTURES)
 include $(wildcard mk/*.mk)
+
+$(BUILD_DIRS):
+	$(Q)mkdir -p $@

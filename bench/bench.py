@@ -41,12 +41,12 @@ import signal
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+import host
+from host import BenchError
+from ipxdp import netns, paths, project
 
-import netns  # noqa: E402
-from netns import BenchError, Namespaces, run  # noqa: E402
+ROOT = str(paths.ROOT)
+PREFIX = "ipxdp-bench"  # its namespaces: ipxdp-bench-<pid>-<n>-<role>
 
 PROGRAMS = ["touch", "drop-tcp", "count", "port-9090"]  # besides the floor
 OBJECTS = {  # program: (object, section); the floor first
@@ -156,13 +156,13 @@ def make_holds(tx):
     """Devices to hold programs in the dispatcher with (timedrun.hold)."""
     devs = HOLD_DEVS + ["hold-gen"]
     for i in range(0, len(devs), 2):
-        run("ip", "-n", tx, "link", "add", devs[i], "type", "veth", "peer", "name",
-            devs[i + 1] if i + 1 < len(devs) else devs[i] + "-peer")
+        tx.ip("link", "add", devs[i], "type", "veth", "peer", "name",
+              devs[i + 1] if i + 1 < len(devs) else devs[i] + "-peer")
 
 
 def bench_micro(args, children, tx, packets):
     classes = packets.classes(tx_port())
-    scaling = packets.scaling()
+    scaling = packets.scaling(tx_port())
     # Identical frames (IPv4 TCP is also "0 VLAN tags") are timed once.
     frames, alias = [], {}
     for f in classes + [f for _, _, f in scaling]:
@@ -173,7 +173,7 @@ def bench_micro(args, children, tx, packets):
             frames.append((f.name, f.data, f.expect))
     objects = {p: (os.path.join(ROOT, path), sec) for p, (path, sec) in OBJECTS.items()}
     import micro
-    conn = children.start(micro.worker, tx, args.cpu, objects, HOLD_DEVS, frames,
+    conn = children.start(micro.worker, tx.path, args.cpu, objects, HOLD_DEVS, frames,
                           args.rounds, args.call_ms, 0 if args.quick else 1)
     try:
         raw = conn.recv()
@@ -188,27 +188,26 @@ def bench_micro(args, children, tx, packets):
     return report.micro_figures(raw, classes, scaling, PROGRAMS)
 
 
-def bench_live(args, children, nss):
+def bench_live(args, children, nss, tx):
     import live
     import report
-    lv = live.Live(nss, ROOT, children.start_pinned(args.cpu))
+    lv = live.Live(nss, tx, children.start_pinned(args.cpu))
     try:
         frames = lv.calibrate(args.run_s, 20000 if args.quick else 100000)
         rounds, busy = [], []
         for rnd in range(args.live_rounds):
             if not args.quick:
-                netns.wait_quiet(1, sample=0.1, exclude={args.cpu})
-            a = netns.cpu_times()
+                host.wait_quiet(1, sample=0.1, exclude={args.cpu})
+            a = host.cpu_times()
             rounds.append(lv.round(rnd))
-            busy.append(netns.busy_between(a, netns.cpu_times(), exclude={args.cpu}))
+            busy.append(host.busy_between(a, host.cpu_times(), exclude={args.cpu}))
     finally:
         lv.close()
     return report.live_figures(rounds, frames, busy, lv.retried)
 
 
 def tx_port():
-    text = open(os.path.join(ROOT, "build", "port-9090.config")).read().split()
-    return int(dict(item.split("=", 1) for item in text)["TX_PORT"])
+    return project.port_9090_config(paths.ROOT / "build")[0]
 
 
 def main(argv=None):
@@ -232,13 +231,13 @@ def main(argv=None):
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, interrupted)
 
-    nss = Namespaces()
+    nss = netns.Namespaces(PREFIX, ipv6=False)  # no IPv6: no stray frames to count
     children = Children()
-    stats = netns.Sysctl("kernel.bpf_stats_enabled", 0)
+    stats = host.Sysctl("kernel.bpf_stats_enabled", 0)
     started = time.monotonic()
     rc = 0
     try:
-        stale = netns.remove_stale()
+        stale = netns.remove_stale(PREFIX)
         if stale:
             log(f"removed {len(stale)} namespaces left by a bench that was killed")
         stats.set()
@@ -246,16 +245,16 @@ def main(argv=None):
         tx = nss.add("tx")
         make_holds(tx)
 
-        busy = netns.wait_quiet(args.quiet_wait, log=log)
+        busy = host.wait_quiet(args.quiet_wait, log=log)
         log(f"per-packet bench: {args.rounds} rounds on CPU {args.cpu}")
         micro = bench_micro(args, children, tx, packets)
-        busy2 = netns.wait_quiet(args.quiet_wait, log=log)
+        busy2 = host.wait_quiet(args.quiet_wait, log=log)
         log(f"live bench: {args.live_rounds} rounds on CPU {args.cpu}")
-        lv = bench_live(args, children, nss)
+        lv = bench_live(args, children, nss, tx)
         if stats.read() != "0":
             log("warning: kernel.bpf_stats_enabled was turned on during the run: figures are slow")
-    except (BenchError, OSError) as e:
-        log(str(e))
+    except (BenchError, OSError, netns.CommandFailed) as e:
+        log(str(e).split("\n", 1)[0])
         rc = 1
     except Interrupted as e:
         log(f"interrupted ({e}): removing its namespaces")
@@ -264,7 +263,7 @@ def main(argv=None):
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         children.stop()
-        left = nss.cleanup()
+        left = nss.close()
         stats.restore()
         if left:
             log(f"could not remove namespaces: {' '.join(left)}")

@@ -32,7 +32,8 @@ import socket
 import time
 
 import timedrun
-from netns import BenchError, run
+from host import BenchError
+from ipxdp import bpf, paths
 
 PORT = 5201
 BATCH = 64  # frames per batch: the veth ring holds 256
@@ -55,48 +56,49 @@ def _mac(i, end):
     return f"02:00:00:be:{0x10 + i:02x}:{end:02x}"
 
 
-def _setup_config(name, ns, dev, root):
-    """Make namespace @ns drop the flood on @dev the way @name does."""
-    drop_tcp = os.path.join(root, "build", "drop-tcp.o")
-    floor = os.path.join(root, "build", "bench", "floor.o")
+def _setup_config(name, ns, dev):
+    """Make namespace @ns (an ipxdp.netns.Namespace) drop the flood on @dev
+    the way @name does."""
+    drop_tcp = str(paths.ROOT / "build" / "drop-tcp.o")
+    floor = str(paths.ROOT / "build" / "bench" / "floor.o")
     if name == "floor":
-        run("ip", "-n", ns, "link", "set", "dev", dev, "xdpdrv", "obj", floor, "sec", "floor")
+        ns.ip("link", "set", "dev", dev, "xdpdrv", "obj", floor, "sec", "floor")
         return
     if name == "drop-tcp-native":
-        run("ip", "-n", ns, "link", "set", "dev", dev, "xdpdrv", "obj", drop_tcp, "sec", "drop-tcp")
+        ns.ip("link", "set", "dev", dev, "xdpdrv", "obj", drop_tcp, "sec", "drop-tcp")
         return
     # No native program: GRO gives the veth the NAPI instance that
     # redirected frames need.
-    run("ip", "netns", "exec", ns, "ethtool", "-K", dev, "gro", "on")
+    ns.run(["ethtool", "-K", dev, "gro", "on"], check=True)
     if name == "drop-tcp-generic":
-        run("ip", "-n", ns, "link", "set", "dev", dev, "xdpgeneric", "obj", drop_tcp, "sec", "drop-tcp")
+        ns.ip("link", "set", "dev", dev, "xdpgeneric", "obj", drop_tcp, "sec", "drop-tcp")
     elif name == "nft-ingress":
-        run("ip", "netns", "exec", ns, "nft", "-f", "-", input=(
+        ns.run(["nft", "-f", "-"], check=True, input=(
             "table netdev ipxdp_bench {\n"
             f"  chain ingress {{ type filter hook ingress device \"{dev}\" priority 0;\n"
             f"    tcp dport {PORT} drop\n  }}\n}}\n"))
     elif name == "nft-prerouting":
-        run("ip", "netns", "exec", ns, "nft", "-f", "-", input=(
+        ns.run(["nft", "-f", "-"], check=True, input=(
             "table inet ipxdp_bench {\n"
             "  chain prerouting { type filter hook prerouting priority 0;\n"
             f"    tcp dport {PORT} drop\n  }}\n}}\n"))
     elif name == "iptables-raw":
-        run("ip", "netns", "exec", ns, "iptables", "-t", "raw", "-A", "PREROUTING",
-            "-p", "tcp", "--dport", str(PORT), "-j", "DROP")
+        ns.run(["iptables", "-t", "raw", "-A", "PREROUTING",
+                "-p", "tcp", "--dport", str(PORT), "-j", "DROP"], check=True)
     else:
         raise ValueError(name)
 
 
 def counters(ns, dev):
     """The receiver's frame counters: NAPI frames, native XDP drops, and IP
-    frames received and delivered."""
-    out = run("ip", "netns", "exec", ns, "sh", "-c", f"ethtool -S {dev} && cat /proc/net/snmp")
+    frames received and delivered (/proc/net is the reader's namespace's)."""
+    out = ns.run(["sh", "-c", 'ethtool -S "$1" && cat /proc/net/snmp', "sh", dev], check=True).stdout
     c = {"frames": 0, "xdp_drops": 0}
     for m in re.finditer(r"rx_queue_\d+_xdp_(packets|drops): (\d+)", out):
         c["frames" if m.group(1) == "packets" else "xdp_drops"] += int(m.group(2))
     ip = [line.split()[1:] for line in out.splitlines() if line.startswith("Ip: ")]
     if len(ip) != 2:
-        raise BenchError(f"cannot read IP counters in {ns}")
+        raise BenchError(f"cannot read IP counters in {ns.name}")
     snmp = dict(zip(ip[0], (int(v) for v in ip[1])))
     c["ip_in"], c["ip_delivered"] = snmp["InReceives"], snmp["InDelivers"]
     return c
@@ -115,18 +117,17 @@ def _check(name, kind, before, after, sent):
                              "the configuration does not drop the flood where it should")
 
 
-def worker(conn, ns, cpu, gen_path, hold_dev):
+def worker(conn, ns_path, cpu, gen_path, hold_dev):
     """Child process: the generator, pinned at real-time priority (see
-    timedrun.pin), in the sender namespace.
+    timedrun.pin), in the sender namespace (at @ns_path).
     Messages: ("prep", key, dev, frame), ("runs", [(key, frames, warm)]),
     ("quit",)."""
     try:
-        timedrun.setns(ns)
+        bpf.setns(ns_path)
         timedrun.pin(cpu)
-        from bpfrun import BpfObject
-        gen = BpfObject(gen_path)
+        gen = bpf.BpfObject(gen_path)
         fd = gen.prog_fd("gen-redirect")
-        link = timedrun.hold(fd, hold_dev)
+        link = bpf.hold(fd, hold_dev)
         runs = {}
         while True:
             try:
@@ -160,22 +161,22 @@ class Live:
     """The sender namespace, one receiver namespace per configuration, and
     the generator child; the driver creates it, runs rounds, closes it."""
 
-    def __init__(self, namespaces, root, start_worker):
-        self.root = root
-        self.nss = namespaces
-        self.tx = namespaces.name("tx")  # created by the driver (micro uses it)
+    def __init__(self, namespaces, tx, start_worker):
+        """@namespaces: the run's ipxdp.netns.Namespaces; @tx: the sender
+        namespace in it, created by the driver (micro uses it too)."""
+        self.tx = tx
         self.rx = {}
         for i, (name, _, _) in enumerate(CONFIGS):
             rns = namespaces.add(name)
             tdev = f"tx-{i}"
-            run("ip", "-n", self.tx, "link", "add", tdev, "address", _mac(i, 1), "type", "veth",
-                "peer", "name", "rx", "address", _mac(i, 2), "netns", rns)
-            run("ip", "-n", rns, "addr", "add", "198.18.0.2/32", "dev", "rx")
-            run("ip", "-n", rns, "link", "set", "dev", "rx", "up")
-            run("ip", "-n", self.tx, "link", "set", "dev", tdev, "up")
-            _setup_config(name, rns, "rx", root)
+            tx.ip("link", "add", tdev, "address", _mac(i, 1), "type", "veth",
+                  "peer", "name", "rx", "address", _mac(i, 2), "netns", rns.name)
+            rns.ip("addr", "add", "198.18.0.2/32", "dev", "rx")
+            rns.ip("link", "set", "dev", "rx", "up")
+            tx.ip("link", "set", "dev", tdev, "up")
+            _setup_config(name, rns, "rx")
             self.rx[name] = (rns, tdev, _mac(i, 1), _mac(i, 2))
-        self.conn = start_worker(worker, self.tx, os.path.join(root, "build", "bench", "gen-redirect.o"),
+        self.conn = start_worker(worker, tx.path, str(paths.ROOT / "build" / "bench" / "gen-redirect.o"),
                                  "hold-gen")
         from packets import live_frame
         for name, (rns, tdev, smac, dmac) in self.rx.items():

@@ -10,35 +10,36 @@ median of those differences and their spread.
 
 Runs in a child process, pinned to one CPU at real-time priority, inside
 the bench's namespace, where every program is held in the XDP dispatcher
-(see timedrun.hold).  A call during which the process was preempted anyway
+(see ipxdp.bpf.hold).  A call during which the process was preempted anyway
 is run again (up to 5 times).
 """
 
 import os
 import random
 
-import netns
+import host
 import timedrun
-from bpfrun import BpfObject
-from netns import BenchError
+from host import BenchError
+from ipxdp import bpf
+from ipxdp.bpf import verdict_name
 
 RETRIES = 5
-VERDICT_NAMES = {0: "ABORTED", 1: "DROP", 2: "PASS", 3: "TX", 4: "REDIRECT"}
 
 
-def worker(conn, ns, cpu, objects, hold_devs, frames, rounds, call_ms, quiet_wait):
-    """Child process body.  @objects: {program: (path, section)};
+def worker(conn, ns_path, cpu, objects, hold_devs, frames, rounds, call_ms, quiet_wait):
+    """Child process body, in the namespace at @ns_path.
+    @objects: {program: (path, section)};
     @frames: [(name, bytes, {program: verdict})].  Before each round it
     waits up to @quiet_wait seconds for the other CPUs to be quiet.  Sends
     back {"repeat": n, "ns": {program: {frame: [ns per round]}},
     "sizes": {program: (insns, jited bytes)}, "busy": [per round]} or
     {"error": message}."""
     try:
-        timedrun.setns(ns)
+        bpf.setns(ns_path)
         timedrun.pin(cpu)
-        loaded = {p: BpfObject(path) for p, (path, _) in objects.items()}
+        loaded = {p: bpf.BpfObject(path) for p, (path, _) in objects.items()}
         fds = {p: loaded[p].prog_fd(sec) for p, (_, sec) in objects.items()}
-        links = [timedrun.hold(fds[p], dev) for p, dev in zip(objects, hold_devs)]
+        links = [bpf.hold(fds[p], dev) for p, dev in zip(objects, hold_devs)]
 
         runs = {}
         for name, data, expect in frames:
@@ -46,8 +47,8 @@ def worker(conn, ns, cpu, objects, hold_devs, frames, rounds, call_ms, quiet_wai
                 r = timedrun.TimedRun(fds[p], data, 1)
                 got = r.call()[0]
                 if got != expect[p]:
-                    raise BenchError(f"{p} gives {VERDICT_NAMES.get(got, got)} on {name}, "
-                                     f"expected {VERDICT_NAMES[expect[p]]}: not timing a wrong program")
+                    raise BenchError(f"{p} gives {verdict_name(got)} on {name}, "
+                                     f"expected {verdict_name(expect[p])}: not timing a wrong program")
                 runs[p, name] = r
 
         # Calibrate: the repeat count that makes a floor call last call_ms.
@@ -66,8 +67,8 @@ def worker(conn, ns, cpu, objects, hold_devs, frames, rounds, call_ms, quiet_wai
         retried = 0
         for rnd in range(rounds):
             if quiet_wait:
-                netns.wait_quiet(quiet_wait, sample=0.1, exclude={cpu})
-            before = netns.cpu_times()
+                host.wait_quiet(quiet_wait, sample=0.1, exclude={cpu})
+            before = host.cpu_times()
             order = list(range(len(frames)))
             random.Random(rnd).shuffle(order)
             for i, fi in enumerate(order):
@@ -80,7 +81,7 @@ def worker(conn, ns, cpu, objects, hold_devs, frames, rounds, call_ms, quiet_wai
                             break
                         retried += 1
                     result[p][name].append(t / repeat)
-            busy.append(netns.busy_between(before, netns.cpu_times(), exclude={cpu}))
+            busy.append(host.busy_between(before, host.cpu_times(), exclude={cpu}))
         sizes = {p: timedrun.prog_size(fds[p]) for p in progs}
         for fd in links:
             os.close(fd)

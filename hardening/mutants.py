@@ -1,22 +1,27 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """make mutants: the tests must fail on deliberately broken code.
 
+    make mutants [ONLY='NAME ...']
     mutants.py --out DIR --clang CLANG --cflags 'BPF_CFLAGS' [--only NAME ...] [--list]
 
-Each mutant is one small, named edit to a COPY of include/ or scripts/
-(never to the real files), built into DIR/<name>/.  The tests that guard
-the broken property are then run against the copy (IPXDP_BUILD points the
-tests at the mutant objects, IPXDP_SCRIPTS at the mutant scripts) and must
-fail.  Before any mutant, the same tests must pass on the real tree, or a
-"kill" would prove nothing.
+(mutants.py needs PYTHONPATH=pylib, which make sets.)  Each mutant is one
+small, named edit to a COPY of include/ or scripts/ (never to the real
+files), built into DIR/<name>/.  The tests that guard the broken property
+are then run against the copy (IPXDP_BUILD points the tests at the mutant
+objects, IPXDP_SCRIPTS at the mutant scripts) and must fail.  Before any
+mutant, the same tests must pass on unmodified copies made the same way
+(DIR/unmodified-include/, DIR/unmodified-scripts/), or a "kill" would prove
+nothing: it could come from the copy rather than from the edit.
 
 Every edit must match its target text exactly once, and a parser mutant
 must change the code of at least one program, so a mutant can never
 silently turn into the unmodified program when the sources move on.
 
 One line per mutant: killed (with the test files that failed) or SURVIVED;
-the exit status is 1 if any mutant survives, 2 if a mutant or the baseline
-cannot be built or run.
+a mutant that survives or cannot be judged is followed by the command that
+runs its tests against its copy again, from the repository root.  The exit
+status is 1 if any mutant survives, 2 if a mutant or the baseline cannot be
+built or run.
 """
 
 import argparse
@@ -28,10 +33,11 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-TESTS = ROOT / "tests"
-PROGRAMS = ("drop-tcp", "count", "port-9090")
+from ipxdp import paths, project
+
+ROOT = paths.ROOT
 PARSER_TESTS = ("test_programs.py", "test_differential.py", "test_hardening_sweep.py")
+UNMODIFIED = "unmodified"  # the baseline's copies
 
 
 class Mutant:
@@ -78,10 +84,21 @@ MUTANTS = [
     Mutant("stats-one-cpu",
            "xdp-stats reads the first CPU's counters only",
            ("test_hardening_count.py",), tree="scripts",
-           edits=[("xdp-stats", "[.formatted.values[].value.packets]", "[.formatted.values[0].value.packets]"),
-                  ("xdp-stats", "[.formatted.values[].value.bytes]", "[.formatted.values[0].value.bytes]"),
-                  ("xdp-stats", "[.values[].value[0:8] | le]", "[.values[0].value[0:8] | le]"),
-                  ("xdp-stats", "[.values[].value[8:16] | le]", "[.values[0].value[8:16] | le]")]),
+           edits=[("xdp-lib.sh", "for (cpu = 0; cpu < length(VAL) / 32; cpu++) {",
+                   "for (cpu = 0; cpu < 1; cpu++) {")]),
+    Mutant("textfile-in-place",
+           "xdp-stats --textfile writes ipxdp.prom in place instead of renaming a finished file over it",
+           ("test_metrics.py::test_the_textfile_is_replaced_in_one_rename",), tree="scripts",
+           edits=[("xdp-stats", '\tmv -f -T -- "$textfile_tmp" "$dir/ipxdp.prom" 2>/dev/null ||',
+                   '\tcat -- "$textfile_tmp" >"$dir/ipxdp.prom" 2>/dev/null ||')]),
+    Mutant("labels-unescaped",
+           "xdp-stats --prometheus writes label values without escaping quotes and backslashes",
+           ("test_metrics.py::test_promtool_accepts_the_output",), tree="scripts",
+           edits=[("xdp-stats", '\t\tif (c == "\\\\" || c == "\\"")', "\t\tif (0)")]),
+    Mutant("sums-in-doubles",
+           "xdp-stats adds the counters in doubles, exact only below 2^53",
+           ("test_metrics.py::test_counters_above_2_53_are_exact",), tree="scripts",
+           edits=[("xdp-lib.sh", "\tif (hi < 2097152)\n", "\tif (1)\n")]),
     Mutant("attach-without-lock",
            "xdp-attach does not take the per-interface lock",
            ("test_hardening_concurrency.py",), tree="scripts",
@@ -91,6 +108,20 @@ MUTANTS = [
            ("test_hardening_hostile.py::test_scripts_work_on_hostile_interface_names",), tree="scripts",
            edits=[("xdp-lib.sh", 'json=$(ip -j link show dev "$dev" 2>/dev/null) ||',
                    'json=$(eval "ip -j link show dev $dev" 2>/dev/null) ||')]),
+    # Aimed at what test_scripts_attach.py and test_scripts_bad_input.py
+    # check; each edit is anchored on one short line of the script.
+    Mutant("attach-ignores-force",
+           "xdp-attach replaces a different program in the same mode without --force",
+           ("test_scripts_attach.py", "test_scripts_bad_input.py"), tree="scripts",
+           edits=[("xdp-attach", 'if [ "$force" != 1 ]; then', "if false; then")]),
+    Mutant("attach-no-section-check",
+           "xdp-attach does not check that the object has the section asked for",
+           ("test_scripts_bad_input.py",), tree="scripts",
+           edits=[("xdp-attach", '[ -n "$function" ] ||', '[ -n "$function" ] || true ||')]),
+    Mutant("detach-xdp-off",
+           "xdp-detach removes with `xdp off`, which leaves a generic program attached",
+           ("test_scripts_attach.py",), tree="scripts",
+           edits=[("xdp-detach", 'ip link set dev "$dev" "$keyword" off', 'ip link set dev "$dev" xdp off')]),
     Mutant("verifier-hog",
            "looks behind 100 VLAN tags: correct for 0-2, but a quarter of the verifier's budget",
            ("test_hardening_verifier.py",),
@@ -122,48 +153,82 @@ def code_of(obj, section):
 
 
 def build_objects(m, outdir, clang, cflags):
-    """Copies include/, applies the edits, builds the three objects."""
+    """Copies include/, applies the edits, builds every program's object
+    (port-9090 with the tree's build config) into @outdir."""
     inc = outdir / "include"
     shutil.copytree(ROOT / "include", inc)
     apply_edits(inc, m.edits)
-    words = (ROOT / "build" / "port-9090.config").read_text().split()
-    config = dict(w.split("=", 1) for w in words)
-    mac = ",".join(f"0x{b}" for b in config["TX_MAC"].split(":"))
+    tx_port, tx_mac = project.port_9090_config(ROOT / "build")
     shutil.copy(ROOT / "build" / "port-9090.config", outdir)
     changed = False
-    for prog in PROGRAMS:
+    for prog in project.PROGRAMS:
         obj = outdir / f"{prog}.o"
-        extra = [f"-DTX_PORT={config['TX_PORT']}", f"-DTX_MAC={mac}"] if prog == "port-9090" else []
+        extra = [f"-DTX_PORT={tx_port}", "-DTX_MAC=" + ",".join(f"0x{b:02x}" for b in tx_mac)] \
+            if prog == "port-9090" else []
         cmd = [clang, f"-I{inc}", *shlex.split(cflags), *m.cflags, *extra,
                "-c", str(ROOT / "progs" / f"{prog}.c"), "-o", str(obj)]
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if res.returncode:
             raise Failure(f"{m.name}: {prog}.o does not build: {res.stderr.strip().splitlines()[-1:]}")
         changed |= code_of(obj, prog) != code_of(ROOT / "build" / f"{prog}.o", prog)
-    if not changed:
+    if not changed and (m.edits or m.cflags):
         raise Failure(f"{m.name}: the edit does not change any program's code")
 
 
 def build_scripts(m, outdir):
-    """Copies scripts/ and applies the edits."""
+    """Copies scripts/ and applies the edits.  The copy finds an object
+    given by name where the scripts in the tree do ("xdp-attach eth0
+    drop-tcp": ../build/drop-tcp.o from the script): @outdir/build is the
+    tree's build/."""
     tree = outdir / "scripts"
     shutil.copytree(ROOT / "scripts", tree)
     apply_edits(tree, m.edits)
+    (outdir / "build").symlink_to(ROOT / "build", target_is_directory=True)
+
+
+def shown(path):
+    """@path as a command line from the repository root spells it."""
+    rel = os.path.relpath(path, ROOT)
+    return shlex.quote(str(path) if rel.startswith("..") else rel)
+
+
+def test_command(files, env):
+    """The argv that runs the test @files against the copies in @env."""
+    return [paths.PYTHON, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+            *(f"tests/{f}" for f in files)], env
+
+
+def printed(argv, env):
+    """The command line of test_command(), to run from the repository root."""
+    return " ".join([f"{k}={shown(v)}" for k, v in env.items()] + [shlex.quote(a) for a in argv])
 
 
 def run_tests(files, env_extra):
-    """-> {file: pytest exit status}"""
+    """-> {file: (pytest exit status, output)}, one pytest run per file,
+    from the repository root."""
     env = dict(os.environ, **env_extra)
     out = {}
     for f in files:
-        res = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", f],
-                             cwd=TESTS, env=env, capture_output=True, text=True, timeout=900)
+        argv, _ = test_command([f], env_extra)
+        res = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         out[f] = (res.returncode, res.stdout + res.stderr)
     return out
 
 
+def copies(m, mdir, args):
+    """Makes the mutant's copy in @mdir; returns the environment that
+    points the tests at it."""
+    shutil.rmtree(mdir, ignore_errors=True)
+    mdir.mkdir(parents=True)
+    if m.tree == "include":
+        build_objects(m, mdir, args.clang, args.cflags)
+        return {"IPXDP_BUILD": str(mdir)}
+    build_scripts(m, mdir)
+    return {"IPXDP_SCRIPTS": str(mdir / "scripts")}
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="mutants.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "build" / "mutants"))
     ap.add_argument("--clang", default="clang")
     ap.add_argument("--cflags", required=False, default="")
@@ -178,31 +243,36 @@ def main():
     if not args.cflags and any(m.tree == "include" for m in chosen):
         print("mutants: --cflags is needed to build parser mutants (run make mutants)", file=sys.stderr)
         return 2
-    out = pathlib.Path(args.out).resolve()  # the tests run from tests/
+    out = pathlib.Path(args.out).resolve()
     start = time.monotonic()
 
-    # Baseline: the tests must pass on the real tree.
-    baseline = sorted({f for m in chosen for f in m.tests})
-    for f, (rc, text) in run_tests(baseline, {}).items():
+    # Baseline: the tests must pass on unmodified copies made the same way.
+    try:
+        base = Mutant(UNMODIFIED, "no edit", ())
+        envs = {}
+        for tree in sorted({m.tree for m in chosen}):
+            base.tree = tree
+            envs[tree] = copies(base, out / f"{UNMODIFIED}-{tree}", args)
+    except Failure as e:
+        print(f"mutants: the unmodified copy cannot be made: {e}", file=sys.stderr)
+        return 2
+    baseline = {}
+    for m in chosen:
+        for f in m.tests:
+            baseline.setdefault(f, {}).update(envs[m.tree])
+    for f, env in sorted(baseline.items()):
+        rc, text = run_tests([f], env)[f]
         if rc != 0:
             print(text[-3000:])
-            print(f"mutants: {f} fails on the unmodified tree (exit {rc}): mutants cannot be judged",
-                  file=sys.stderr)
+            print(f"mutants: {f} fails on the unmodified copy (exit {rc}): mutants cannot be judged; "
+                  f"again: {printed(*test_command([f], env))}", file=sys.stderr)
             return 2
-    print(f"mutants: baseline passes ({', '.join(baseline)})", flush=True)
+    print(f"mutants: baseline passes on unmodified copies ({', '.join(sorted(baseline))})", flush=True)
 
     survived = errors = 0
     for m in chosen:
-        mdir = out / m.name
-        shutil.rmtree(mdir, ignore_errors=True)
-        mdir.mkdir(parents=True)
         try:
-            if m.tree == "include":
-                build_objects(m, mdir, args.clang, args.cflags)
-                env = {"IPXDP_BUILD": str(mdir)}
-            else:
-                build_scripts(m, mdir)
-                env = {"IPXDP_SCRIPTS": str(mdir / "scripts")}
+            env = copies(m, out / m.name, args)
         except Failure as e:
             print(f"  ERROR    {m.name}: {e}", flush=True)
             errors += 1
@@ -210,19 +280,24 @@ def main():
         results = run_tests(m.tests, env)
         failed = [f for f, (rc, _) in results.items() if rc == 1]
         odd = {f: rc for f, (rc, _) in results.items() if rc not in (0, 1)}
+        again = f"    again: {printed(*test_command(m.tests, env))}"
         if odd:
             print(f"  ERROR    {m.name:<27} tests did not run: {odd}", flush=True)
             for f in odd:
                 print("\n".join(results[f][1].splitlines()[-15:]))
+            print(again)
             errors += 1
         elif len(failed) == len(m.tests):
             print(f"  killed   {m.name:<27} {m.what}; failed: {', '.join(failed)}", flush=True)
         else:
             passed = [f for f in m.tests if f not in failed]
             print(f"  SURVIVED {m.name:<27} {m.what}; passed: {', '.join(passed)}", flush=True)
+            print(again)
             survived += 1
     print(f"mutants: {len(chosen)} mutants, {len(chosen) - survived - errors} killed, "
           f"{survived} survived, {errors} errors, {time.monotonic() - start:.0f} s")
+    if survived or errors:
+        print("mutants: one of them again, copies rebuilt: make mutants ONLY=NAME")
     return 2 if errors else 1 if survived else 0
 
 

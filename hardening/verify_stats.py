@@ -16,75 +16,42 @@ figures disagree.
 """
 
 import argparse
-import ctypes
 import json
-import os
 import pathlib
 import re
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from bpfrun import libbpf as _lib, prog_info  # noqa: E402  (tests/bpfrun.py)
-
-PROGRAMS = ("drop-tcp", "count", "port-9090", "blocklist")
-BPF_PROG_TYPE_XDP = 6
-BPF_LOG_STATS = 4
-
-_lib.bpf_object__next_map.restype = ctypes.c_void_p
-_lib.bpf_object__next_map.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-_lib.bpf_map__set_pin_path.restype = ctypes.c_int
-_lib.bpf_map__set_pin_path.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+from ipxdp import bpf, paths, project
 
 
 class LoadError(Exception):
     pass
 
 
-def unpin(obj):
-    """No pinned-by-name maps (blocklist's): measuring must not create or
-    reuse pins on the host, so every map is created fresh, unpinned."""
-    m = _lib.bpf_object__next_map(obj, None)
-    while m:
-        _lib.bpf_map__set_pin_path(m, None)
-        m = _lib.bpf_object__next_map(obj, m)
-
-
 def measure(path):
     """Loads every program of @path; returns a list of dicts, one per program."""
-    obj = _lib.bpf_object__open_file(str(path).encode(), None)
-    if not obj:
-        raise LoadError(f"{path}: cannot open ({os.strerror(ctypes.get_errno())})")
     try:
-        unpin(obj)
-        progs, logs = [], []
-        prog = _lib.bpf_object__next_program(obj, None)
-        while prog:
-            buf = ctypes.create_string_buffer(1 << 16)
-            logs.append(buf)  # kept alive until the load
-            _lib.bpf_program__set_type(prog, BPF_PROG_TYPE_XDP)
-            _lib.bpf_program__set_log_level(prog, BPF_LOG_STATS)
-            _lib.bpf_program__set_log_buf(prog, buf, len(buf))
-            progs.append((prog, buf))
-            prog = _lib.bpf_object__next_program(obj, prog)
-        err = _lib.bpf_object__load(obj)
-        if err:
-            raise LoadError(f"{path}: the verifier refused it ({os.strerror(-err)})")
+        obj = bpf.BpfObject(path, log_level=bpf.BPF_LOG_STATS)
+    except FileNotFoundError as e:
+        raise LoadError(str(e)) from e
+    except OSError as e:
+        raise LoadError(f"{path}: the verifier refused it ({e.strerror})") from e
+    with obj:
         out = []
-        for prog, buf in progs:
+        for section in obj.programs:
             try:
-                info = prog_info(_lib.bpf_program__fd(prog))
+                info = obj.info(section)
             except OSError as e:
                 raise LoadError(f"{path}: cannot read program info ({e.strerror})") from e
-            log = buf.value.decode(errors="replace")
+            log = obj.log(section)
             m = re.search(r"processed (\d+) insns \(limit (\d+)\)", log)
             if not m:
                 raise LoadError(f"{path}: no statistics in the verifier log: {log.strip()!r}")
             out.append({
                 "object": str(path),
-                "section": _lib.bpf_program__section_name(prog).decode(),
-                "function": _lib.bpf_program__name(prog).decode(),
-                "insns": _lib.bpf_program__insn_cnt(prog),
+                "section": section,
+                "function": obj.function(section),
+                "insns": obj.insn_cnt(section),
                 "xlated_insns": info.xlated_prog_len // 8,
                 "jited_bytes": info.jited_prog_len,
                 "verified_insns": info.verified_insns,
@@ -92,13 +59,11 @@ def measure(path):
                 "limit": int(m.group(2)),
             })
         return out
-    finally:
-        _lib.bpf_object__close(obj)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--build", default=os.environ.get("IPXDP_BUILD", ROOT / "build"),
+    ap = argparse.ArgumentParser(prog="verify_stats.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default=paths.build_dir(),
                     help="directory holding the objects (default: build/)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--max-percent", type=float, default=10.0,
@@ -107,7 +72,7 @@ def main():
 
     rows = []
     try:
-        for name in PROGRAMS:
+        for name in project.PROGRAMS:
             rows += measure(pathlib.Path(args.build) / f"{name}.o")
     except LoadError as e:
         print(f"verify-stats: {e}", file=sys.stderr)

@@ -21,13 +21,11 @@ DEB_DEPS += python3-matplotlib
 bench-objs: $(BENCH_OBJS)
 
 $(BENCH_BUILD)/%.o: bench/progs/%.c Makefile mk/bench.mk | $(BENCH_BUILD)
-	@echo "  CLANG   $@"
-	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+	$(BPF_COMPILE)
 
-$(BENCH_BUILD):
-	$(Q)mkdir -p $@
+BUILD_DIRS += $(BENCH_BUILD)
 
 -include $(BENCH_OBJS:.o=.d)
 
 bench: check-root all bench-objs
-	$(Q)$(PYTHON) bench/bench.py $(BENCH_ARGS)
+	$(Q)$(PYRUN) bench/bench.py $(BENCH_ARGS)

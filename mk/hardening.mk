@@ -8,25 +8,31 @@
 #                     reference classifier; every disagreement printed as a
 #                     hex frame with a replay command (about 2 minutes per
 #                     million frames)
+#   make fuzz REPLAY=sweep:SEED:INDEX|random:SEED:INDEX|blocklist:SEED:INDEX
+#                     check that one frame again, and print it
 #   make verify-stats instructions the verifier processed for each program,
 #                     against the kernel's budget (fails above 10%)
 #   make mutants      builds deliberately broken parsers and scripts into
 #                     build/mutants/ and checks that the tests fail on each;
 #                     one line per mutant, exits non-zero if any survives
+#   make mutants ONLY='NAME ...'
+#                     just those (hardening/mutants.py --list names them)
 
-N    ?= 1000000
-SEED ?=
+N      ?= 1000000
+SEED   ?=
+REPLAY ?=
+ONLY   ?=
 
 MUTANTS_BUILD := $(BUILD)/mutants
 
 .PHONY: fuzz verify-stats mutants
 fuzz: check-root all
-	$(Q)$(PYTHON) hardening/fuzz.py -n $(N) $(if $(SEED),--seed $(SEED))
+	$(Q)$(PYRUN) hardening/fuzz.py $(if $(REPLAY),--replay '$(REPLAY)',-n $(N) $(if $(SEED),--seed $(SEED)))
 
 verify-stats: check-root all
-	$(Q)$(PYTHON) hardening/verify_stats.py
+	$(Q)$(PYRUN) hardening/verify_stats.py
 
 mutants: check-root all
 	$(Q)$(MAKE) --no-print-directory bpffs
-	$(Q)$(PYTHON) hardening/mutants.py --out $(MUTANTS_BUILD) \
-		--clang '$(CLANG)' --cflags '$(BPF_CFLAGS)'
+	$(Q)$(PYRUN) hardening/mutants.py --out $(MUTANTS_BUILD) \
+		--clang '$(CLANG)' --cflags '$(BPF_CFLAGS)' $(if $(ONLY),--only $(ONLY))

@@ -12,6 +12,7 @@
 #   lib/bpf/ipxdp/drop-tcp.o count.o port-9090.o blocklist.o
 #                                                       the objects
 #   lib/systemd/system/xdp-attach@.service              boot-time attach
+#   lib/systemd/system/ipxdp-metrics.service .timer     counters for node_exporter
 #   share/man/man8/xdp-*.8                              man pages
 #   share/doc/ipxdp/                                    README, docs, example config
 #
@@ -35,7 +36,7 @@ IPXDP_DOCDIR  := $(PREFIX)/share/doc/ipxdp
 
 IPXDP_SCRIPTS   := xdp-attach xdp-detach xdp-status xdp-stats xdp-block
 IPXDP_MANPAGES  := $(IPXDP_SCRIPTS:%=%.8)
-IPXDP_UNITS     := xdp-attach@.service
+IPXDP_UNITS     := xdp-attach@.service ipxdp-metrics.service ipxdp-metrics.timer
 IPXDP_DOCS      := $(wildcard README.md) $(sort $(wildcard docs/*.md))
 IPXDP_EXAMPLES  := systemd/eth0.conf
 

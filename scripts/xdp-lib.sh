@@ -1,13 +1,72 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 # shellcheck shell=bash disable=SC2034 # the variables are for the scripts
 #
-# xdp-lib.sh - what xdp-attach, xdp-detach, xdp-status and xdp-stats share.
-# Sourced, never run.  The sourcing script sets IPXDP_PROG (its own name)
-# before sourcing.
+# xdp-lib.sh - what the ipxdp scripts share.  Sourced, never run.
 #
 # Everything a user passes (interface names, paths, section names) is data:
 # it is quoted everywhere, handed to tools as a separate argument after the
 # keyword that introduces it, and never evaluated.
+#
+# How a script uses it (xdp-detach is the shortest complete example):
+#
+#   #!/bin/bash, the SPDX line, set -eu
+#   IPXDP_PROG=xdp-foo             # its name, first word of every message
+#   IPXDP_LIBDIR=... # @IPXDP_LIBDIR@ and the lines that source this file,
+#                                  # as in xdp-detach
+#   IPXDP_OPERANDS='DEV'           # the synopsis after the options
+#   IPXDP_OPTIONS=(                # pairs: SPEC, one-line summary
+#   	'-m --mode native|generic|offload' 'only a program in this mode'
+#   	'-i --interval S'                  'seconds between two reports'
+#   	'-j --json'                        'JSON instead of text'
+#   )
+#   about() { cat <<EOF ... EOF }  # what --help says between the
+#                                  # "Usage:" line and the options
+#   on_option()                    # called once per option given, with
+#   {                              # NAME (the long name without "--")
+#   	case $1 in                 # and, if it takes one, the VALUE
+#   	mode) mode=$2 ;;
+#   	interval) interval=$2 ;;
+#   	json) json=1 ;;
+#   	esac
+#   }
+#
+#   ipxdp_parse_options "$@"       # -h/--help, -V/--version, "--", unknown
+#                                  # options, missing values; leaves the
+#                                  # operands in IPXDP_ARGS
+#   (check the option values; usage_error MESSAGE exits 1)
+#   ipxdp_want_args 1 1 "missing argument: DEV is required" \
+#   	"too many arguments: expected DEV"
+#   ipxdp_require_root
+#   (then ipxdp_require_tools, naming every tool the script runs)
+#   ipxdp_begin                    # the cleanup on exit, INT -> 130,
+#                                  # TERM -> 143, and the temporary
+#                                  # directory IPXDP_TMP
+#
+# A SPEC is the short option (optional) and the long one, then what the
+# option takes, if anything: a placeholder ("S", "N") or the choices
+# ("native|generic|offload": the placeholder is then the long name in
+# capitals, and a missing value names the choices).  "--mode=VALUE" works
+# too.  Options may come before, between and after the operands; "--" ends
+# them.  --help and --version work without root.
+#
+# A script with subcommands also sets IPXDP_COMMANDS, pairs of
+# "NAME OPERANDS" and a one-line summary, which --help lists.  After
+# ipxdp_parse_options, ipxdp_command moves the first operand, the command's
+# name, into IPXDP_COMMAND (a missing or unknown one is a usage error), and
+# ipxdp_run_command calls the script's function cmd_NAME ("-" in NAME
+# becomes "_") with the remaining operands; each cmd_ function checks its
+# own with ipxdp_want_args.
+#
+# Errors: die "$EX_INPUT" "MESSAGE" prints "xdp-foo: MESSAGE" on stderr and
+# exits 2; the EX_* codes are below, the same for every script.
+#
+# The options' reference is the script's man page, man/xdp-foo.8; --help is
+# the summary and names the page.  Its SYNOPSIS repeats --help's "Usage:"
+# line (plus "[--]") and OPTIONS has one heading per option spelled as in
+# --help ("-m, --mode MODE"): tests/test_option_text.py compares them, and
+# the option's text is written only there.  A new script also goes into
+# IPXDP_SCRIPTS in mk/install.mk, and the tools it needs into the Depends
+# of debian/control.
 
 IPXDP_VERSION=0.1.0
 
@@ -82,6 +141,238 @@ note()
 ipxdp_version()
 {
 	printf 'ipxdp %s\n' "$IPXDP_VERSION"
+}
+
+# --- the command line ----------------------------------------------------
+#
+# The skeleton described at the top: the script fills in IPXDP_OPERANDS,
+# IPXDP_OPTIONS (and IPXDP_COMMANDS), about and on_option.
+
+IPXDP_OPERANDS=
+IPXDP_OPTIONS=()
+IPXDP_COMMANDS=()
+IPXDP_ARGS=()
+IPXDP_COMMAND=
+
+# "a", "a or b", "a, b or c".
+ipxdp_or()
+{
+	local out=$1
+	shift
+	while [ $# -gt 1 ]; do
+		out+=", $1"
+		shift
+	done
+	if [ $# -eq 1 ]; then
+		out+=" or $1"
+	fi
+	printf '%s' "$out"
+}
+
+# Splits an option's SPEC into IPXDP_SPEC_SHORT (may be empty),
+# IPXDP_SPEC_LONG and IPXDP_SPEC_VALUE (empty for an option without value).
+ipxdp_spec()
+{
+	local words
+	read -r -a words <<<"$1"
+	IPXDP_SPEC_SHORT=
+	if [[ ${words[0]} != --* ]]; then
+		IPXDP_SPEC_SHORT=${words[0]}
+		words=("${words[@]:1}")
+	fi
+	IPXDP_SPEC_LONG=${words[0]}
+	IPXDP_SPEC_VALUE=${words[1]-}
+}
+
+# What --help shows after the option: the placeholder, or for choices the
+# long name in capitals ("--mode MODE").
+ipxdp_spec_placeholder()
+{
+	if [[ $IPXDP_SPEC_VALUE == *'|'* ]]; then
+		local name=${IPXDP_SPEC_LONG#--}
+		printf '%s' "${name^^}"
+	else
+		printf '%s' "$IPXDP_SPEC_VALUE"
+	fi
+}
+
+# The choices of IPXDP_SPEC_VALUE, for messages: "native, generic or offload".
+ipxdp_spec_choices()
+{
+	local choices
+	IFS='|' read -r -a choices <<<"$IPXDP_SPEC_VALUE"
+	ipxdp_or "${choices[@]}"
+}
+
+# Finds the option ARG (-m, --mode, --mode=VALUE) in IPXDP_OPTIONS and
+# leaves its SPEC split as ipxdp_spec does; fails for an unknown option.
+ipxdp_find_option()
+{
+	local arg=$1 i
+	for ((i = 0; i < ${#IPXDP_OPTIONS[@]}; i += 2)); do
+		ipxdp_spec "${IPXDP_OPTIONS[i]}"
+		if [ "$arg" = "$IPXDP_SPEC_LONG" ] ||
+			{ [ -n "$IPXDP_SPEC_SHORT" ] && [ "$arg" = "$IPXDP_SPEC_SHORT" ]; } ||
+			{ [ -n "$IPXDP_SPEC_VALUE" ] && [[ $arg == "$IPXDP_SPEC_LONG="* ]]; }; then
+			return 0
+		fi
+	done
+	return 1
+}
+
+# The command line: options go to on_option, -h and -V print and exit 0,
+# the operands end up in IPXDP_ARGS.  A bad option is a usage error.
+ipxdp_parse_options()
+{
+	local arg name
+	IPXDP_ARGS=()
+	while [ $# -gt 0 ]; do
+		arg=$1
+		case $arg in
+		-h | --help)
+			ipxdp_usage
+			exit "$EX_OK"
+			;;
+		-V | --version)
+			ipxdp_version
+			exit "$EX_OK"
+			;;
+		--)
+			shift
+			IPXDP_ARGS+=("$@")
+			return 0
+			;;
+		-?*) ;;
+		*)
+			IPXDP_ARGS+=("$arg")
+			shift
+			continue
+			;;
+		esac
+		ipxdp_find_option "$arg" || usage_error "unknown option $(ipxdp_q "$arg")"
+		name=${IPXDP_SPEC_LONG#--}
+		if [ -z "$IPXDP_SPEC_VALUE" ]; then
+			on_option "$name"
+			shift
+		elif [[ $arg == --*=* ]]; then
+			on_option "$name" "${arg#*=}"
+			shift
+		else
+			if [ $# -lt 2 ]; then
+				if [[ $IPXDP_SPEC_VALUE == *'|'* ]]; then
+					usage_error "$arg needs a value: $(ipxdp_spec_choices)"
+				fi
+				usage_error "$arg needs a value"
+			fi
+			on_option "$name" "$2"
+			shift 2
+		fi
+	done
+}
+
+# ipxdp_want_args MIN MAX TOO_FEW TOO_MANY: a usage error unless there are
+# MIN to MAX operands.
+ipxdp_want_args()
+{
+	if [ "${#IPXDP_ARGS[@]}" -lt "$1" ]; then
+		usage_error "$3"
+	fi
+	if [ "${#IPXDP_ARGS[@]}" -gt "$2" ]; then
+		usage_error "$4"
+	fi
+}
+
+# The first operand names a command of IPXDP_COMMANDS: it moves from
+# IPXDP_ARGS to IPXDP_COMMAND.
+ipxdp_command()
+{
+	local i names=()
+	for ((i = 0; i < ${#IPXDP_COMMANDS[@]}; i += 2)); do
+		names+=("${IPXDP_COMMANDS[i]%% *}")
+	done
+	if [ "${#IPXDP_ARGS[@]}" -eq 0 ]; then
+		usage_error "missing command: $(ipxdp_or "${names[@]}")"
+	fi
+	IPXDP_COMMAND=${IPXDP_ARGS[0]}
+	for ((i = 0; i < ${#names[@]}; i++)); do
+		if [ "${names[i]}" = "$IPXDP_COMMAND" ]; then
+			IPXDP_ARGS=("${IPXDP_ARGS[@]:1}")
+			return 0
+		fi
+	done
+	usage_error "unknown command $(ipxdp_q "$IPXDP_COMMAND"): use $(ipxdp_or "${names[@]}")"
+}
+
+# Calls cmd_NAME (dashes in NAME become "_") with the remaining operands.
+ipxdp_run_command()
+{
+	"cmd_${IPXDP_COMMAND//-/_}" "${IPXDP_ARGS[@]}"
+}
+
+# Where the full reference is: the page next to the scripts in the source
+# tree, else the installed one.
+ipxdp_manual()
+{
+	local page=$IPXDP_LIBDIR/../man/$IPXDP_PROG.8
+	if [ -f "$page" ]; then
+		printf 'man -l %s' "$(ipxdp_q "$(realpath -- "$page")")"
+	else
+		printf 'man 8 %s' "$IPXDP_PROG"
+	fi
+}
+
+# Pairs of NAME and TEXT as an indented two-column list.
+ipxdp_print_rows()
+{
+	local rows=("$@") i width=0
+	for ((i = 0; i < ${#rows[@]}; i += 2)); do
+		if [ "${#rows[i]}" -gt "$width" ]; then
+			width=${#rows[i]}
+		fi
+	done
+	for ((i = 0; i < ${#rows[@]}; i += 2)); do
+		printf '  %-*s  %s\n' "$width" "${rows[i]}" "${rows[i + 1]}"
+	done
+}
+
+# --help: synopsis, about, commands, options, the manual, the exit codes.
+ipxdp_usage()
+{
+	local i synopsis='' tag rows=()
+	for ((i = 0; i < ${#IPXDP_OPTIONS[@]}; i += 2)); do
+		ipxdp_spec "${IPXDP_OPTIONS[i]}"
+		synopsis+="[$IPXDP_SPEC_LONG${IPXDP_SPEC_VALUE:+ $IPXDP_SPEC_VALUE}] "
+		tag="${IPXDP_SPEC_SHORT:-   }${IPXDP_SPEC_SHORT:+,} $IPXDP_SPEC_LONG"
+		if [ -n "$IPXDP_SPEC_VALUE" ]; then
+			tag+=" $(ipxdp_spec_placeholder)"
+		fi
+		rows+=("$tag" "${IPXDP_OPTIONS[i + 1]}")
+	done
+	rows+=("-h, --help" "show this help and exit"
+		"-V, --version" "show the version and exit"
+		"--" "end of options")
+
+	printf 'Usage: %s %s%s\n\n' "$IPXDP_PROG" "$synopsis" "$IPXDP_OPERANDS"
+	about
+	if [ "${#IPXDP_COMMANDS[@]}" -gt 0 ]; then
+		printf '\nCommands:\n'
+		ipxdp_print_rows "${IPXDP_COMMANDS[@]}"
+	fi
+	printf '\nOptions:\n'
+	ipxdp_print_rows "${rows[@]}"
+	printf '\nEvery option in full, the output and the rules:\n  %s\n' "$(ipxdp_manual)"
+	printf '\n%s\n' "$IPXDP_EXIT_CODES_HELP"
+}
+
+# Arms what every run needs before it changes anything: ipxdp_cleanup on
+# exit (the lock, the temporary directory), exit codes 130 and 143 for
+# SIGINT and SIGTERM (so that the cleanup runs), and IPXDP_TMP.
+ipxdp_begin()
+{
+	trap ipxdp_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	ipxdp_tmpdir
 }
 
 # --- cleanup --------------------------------------------------------------
@@ -182,17 +473,6 @@ ipxdp_driver()
 	printf '%s' "${drv:-unknown}"
 }
 
-# 1 -> native, ... (the numbers in ip's JSON "xdp" object).
-ipxdp_mode_name()
-{
-	case $1 in
-	1) echo native ;;
-	2) echo generic ;;
-	3) echo offload ;;
-	*) echo "mode-$1" ;;
-	esac
-}
-
 # native -> xdpdrv, ... (ip link's keywords).
 ipxdp_mode_keyword()
 {
@@ -203,20 +483,28 @@ ipxdp_mode_keyword()
 	esac
 }
 
+# jq's "attached", for one interface of `ip -j -d link show`: an object
+# {mode, id, name, tag} per attached program, mode "native", "generic" or
+# "offload" (the numbers 1, 2, 3 in ip's JSON), name and tag null when ip
+# does not know them.  ip shows one program as "prog", several (one per
+# mode) as "attached".
+IPXDP_JQ_ATTACHED='def attached: (.xdp // {})
+	| (.attached // (if .prog then [{mode: .mode, prog: .prog}] else [] end))
+	| .[]
+	| {mode: ({"1": "native", "2": "generic", "3": "offload"}[.mode | tostring]
+	          // "mode-\(.mode)"),
+	   id: .prog.id, name: (.prog.name // null), tag: (.prog.tag // null)};'
+
 # What is attached to DEV: one line per program, "MODE<TAB>ID<TAB>NAME<TAB>TAG"
-# with MODE native/generic/offload.  Nothing attached: no output.
+# ("-" for an unknown name or tag).  Nothing attached: no output.
 ipxdp_attached()
 {
 	local json
 	json=$(ip -j -d link show dev "$1") ||
 		die "$EX_INPUT" "$(ipxdp_q "$1"): unknown interface"
-	jq -r '.[0].xdp // {}
-		| (.attached // (if .prog then [{mode: .mode, prog: .prog}] else [] end))
-		| .[]
-		| [({"1": "native", "2": "generic", "3": "offload"}[.mode | tostring]
-		    // "mode-\(.mode)"),
-		   (.prog.id | tostring), (.prog.name // "-"), (.prog.tag // "-")]
-		| @tsv' <<<"$json"
+	jq -r "$IPXDP_JQ_ATTACHED"'
+		.[0] | attached
+		| [.mode, (.id | tostring), (.name // "-"), (.tag // "-")] | @tsv' <<<"$json"
 }
 
 # --- the lock -------------------------------------------------------------
@@ -424,4 +712,167 @@ ipxdp_error_tail()
 {
 	grep -v -e '^Warning: bpftool is now running' -e '^If it used to work' \
 		-e '^$' -- "$1" | tail -n 3 | sed 's/^/  /'
+}
+
+# Every program of this project's objects ($IPXDP_OBJDIR/*.o) by its tag:
+# "TAG<TAB>OBJECT<TAB>SECTION" lines (OBJECT as "count.o").  A program
+# attached anywhere is one of ours when its tag is in this list: xdp-status
+# and xdp-stats name programs this way.
+ipxdp_known_programs()
+{
+	local objs=() f tags i programs
+	for f in "$IPXDP_OBJDIR"/*.o; do
+		[ -f "$f" ] && [ -r "$f" ] && objs+=("$f")
+	done
+	[ "${#objs[@]}" -gt 0 ] || return 0
+	tags=$(ipxdp_load_tags "${objs[@]}") || true
+	i=0
+	for f in "${objs[@]}"; do
+		programs=$(ipxdp_obj_programs "$f" 2>/dev/null) || programs=
+		# function -> section, joined with this object's tags
+		awk -F'\t' -v OFS='\t' -v i="$i" -v obj="${f##*/}" '
+			FNR == 1 { file++ }
+			file == 1 { sec[$2] = $1; next }
+			$1 == i && $3 != "-" && ($2 in sec) { print $3, obj, sec[$2] }
+		' <(printf '%s\n' "$programs") <(printf '%s\n' "$tags")
+		i=$((i + 1))
+	done
+}
+
+# --- counters -------------------------------------------------------------
+#
+# Map contents are read from the raw bytes bpftool prints ("0x2a"), never
+# from its decoded numbers: jq and awk hold numbers as doubles, exact only
+# below 2^53, and a byte counter gets past 2^53 in about a week at
+# 100 Gbit/s.  awk adds the two 32-bit halves of each __u64 separately (a
+# double holds each sum exactly, up to 2^21 CPUs) and prints the total in
+# decimal with integer arithmetic on digit groups.
+
+# 1 on a little-endian machine, 0 on a big-endian one: bpftool prints the
+# bytes of keys and values in the machine's order.
+ipxdp_little_endian()
+{
+	if [ "$(printf '\001\000' | od -An -tu2 | tr -d ' \n')" = 1 ]; then
+		echo 1
+	else
+		echo 0
+	fi
+}
+
+# awk, run with -v little=$(ipxdp_little_endian), on the output of
+# `bpftool -j map dump`, `map lookup` or `batch` (of lookups): one record
+# per map entry.  entry(KEYSIZE) sets KEY and VAL to the entry's key and
+# value as hex strings ("2a000000"); for a per-CPU map VAL holds every
+# CPU's value in turn.  u32(HEX, BYTE) reads a __u32; add64(NAME, HEX,
+# BYTE) adds a __u64 to the exact sum NAME, which dec(NAME) prints.
+# shellcheck disable=SC2016 # awk's variables, not the shell's
+IPXDP_AWK_COUNTERS='
+BEGIN {
+	RS = "\"key\"[ \t\n]*:[ \t\n]*\\["
+	FS = "\"0x"
+	for (i = 0; i < 256; i++)
+		BYTE[sprintf("%02x", i)] = i
+	little += 0
+}
+function entry(keysize,    cut, i) {
+	# Only the raw bytes count: cut off the BTF-decoded copy of the entry
+	# and, in a batch, the next command.
+	cut = index($0, "\"formatted\"")
+	if (cut)
+		$0 = substr($0, 1, cut - 1)
+	cut = index($0, "\"command\"")
+	if (cut)
+		$0 = substr($0, 1, cut - 1)
+	if (NF - 1 < keysize) {
+		print "unexpected output from bpftool: " substr($0, 1, 60) > "/dev/stderr"
+		exit 1
+	}
+	KEY = VAL = ""
+	for (i = 2; i <= NF; i++)
+		if (i <= keysize + 1)
+			KEY = KEY substr($i, 1, 2)
+		else
+			VAL = VAL substr($i, 1, 2)
+}
+function u32(h, off,    b0, b1, b2, b3) {
+	b0 = BYTE[substr(h, 2 * off + 1, 2)]
+	b1 = BYTE[substr(h, 2 * off + 3, 2)]
+	b2 = BYTE[substr(h, 2 * off + 5, 2)]
+	b3 = BYTE[substr(h, 2 * off + 7, 2)]
+	if (little)
+		return ((b3 * 256 + b2) * 256 + b1) * 256 + b0
+	return ((b0 * 256 + b1) * 256 + b2) * 256 + b3
+}
+function add64(k, h, off) {
+	if (little) {
+		LO[k] += u32(h, off)
+		HI[k] += u32(h, off + 4)
+	} else {
+		HI[k] += u32(h, off)
+		LO[k] += u32(h, off + 4)
+	}
+}
+# HI[k] * 2^32 + LO[k] in decimal.  Beyond 2^53 in base-10^6 digits D[],
+# least significant first; every product and carry stays below 2^53.
+function dec(k,    hi, lo, n, i, d, carry, s) {
+	hi = HI[k] + 0
+	lo = LO[k] + 0
+	carry = int(lo / 4294967296)
+	lo -= carry * 4294967296
+	hi += carry
+	if (hi < 2097152)
+		return sprintf("%.0f", hi * 4294967296 + lo)
+	n = 0
+	while (hi > 0) {
+		D[n] = hi % 1000000
+		hi = (hi - D[n]) / 1000000
+		n++
+	}
+	carry = 0
+	for (i = 0; i < n; i++) {
+		d = D[i] * 4294967296 + carry
+		D[i] = d % 1000000
+		carry = (d - D[i]) / 1000000
+	}
+	while (carry > 0) {
+		D[n] = carry % 1000000
+		carry = (carry - D[n]) / 1000000
+		n++
+	}
+	carry = lo
+	for (i = 0; carry > 0; i++) {
+		if (i == n)
+			D[n++] = 0
+		d = D[i] + carry
+		D[i] = d % 1000000
+		carry = (d - D[i]) / 1000000
+	}
+	s = sprintf("%d", D[n - 1])
+	for (i = n - 2; i >= 0; i--)
+		s = s sprintf("%06d", D[i])
+	return s
+}
+'
+
+# A per-CPU array of packets+bytes counters (count's proto_counters,
+# blocklist's ipxdp_totals and ipxdp_counters: a __u32 key and a
+# struct { __u64 packets; __u64 bytes; }), as bpftool -j prints it on
+# stdin: "KEY<TAB>PACKETS<TAB>BYTES" lines, summed over all CPUs, exact
+# and in decimal, for each key that counted something, in the input's order.
+ipxdp_percpu_sums()
+{
+	awk -v little="$(ipxdp_little_endian)" "$IPXDP_AWK_COUNTERS"'
+		NR > 1 {
+			entry(4)
+			k = u32(KEY, 0)
+			HI[k "p"] = LO[k "p"] = HI[k "b"] = LO[k "b"] = 0
+			for (cpu = 0; cpu < length(VAL) / 32; cpu++) {
+				add64(k "p", VAL, 16 * cpu)
+				add64(k "b", VAL, 16 * cpu + 8)
+			}
+			p = dec(k "p")
+			b = dec(k "b")
+			if (p != "0" || b != "0")
+				print k "\t" p "\t" b
+		}'
 }

@@ -1,17 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
-"""Shared pytest fixtures: the built objects, loaded once per session."""
+"""Shared pytest fixtures: the built objects under test (paths.build_dir(),
+which the mutation tests point at broken builds), loaded once per session,
+count's counters, the objects of the differential test, and a blocklist.o
+of small capacities."""
 
 import os
-import pathlib
+import shutil
+import subprocess
 
 import pytest
 
-from bpfrun import BpfObject, PerCpuArray
-import reference
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-# The objects under test; the mutation tests point this at broken builds.
-BUILD = pathlib.Path(os.environ.get("IPXDP_BUILD", ROOT / "build"))
+from ipxdp import bpf, differential, paths, project
 
 
 def pytest_configure(config):
@@ -20,22 +19,15 @@ def pytest_configure(config):
                     "namespaces): run them as root", returncode=2)
 
 
-def build_config():
-    """port-9090's TX_PORT and TX_MAC, as the build recorded them."""
-    text = (BUILD / "port-9090.config").read_text().split()
-    values = dict(item.split("=", 1) for item in text)
-    return int(values["TX_PORT"]), reference.parse_mac(values["TX_MAC"])
-
-
 @pytest.fixture(scope="session")
 def tx_config():
-    return build_config()
+    """port-9090's (TX_PORT, TX_MAC) as the build recorded them."""
+    return project.port_9090_config()
 
 
 def _load(name):
-    obj = BpfObject(BUILD / f"{name}.o")
-    yield obj
-    obj.close()
+    with bpf.BpfObject(paths.obj(name)) as obj:
+        yield obj
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +48,31 @@ def count_obj():
 @pytest.fixture
 def counters(count_obj):
     """count's per-CPU counters, all zero at the start of the test."""
-    table = PerCpuArray(count_obj.map_fd("proto_counters"), ["packets", "bytes"])
-    table.clear(range(258))
+    table = bpf.count_counters(count_obj)
+    table.clear(range(project.COUNT_KEYS))
     return table
+
+
+@pytest.fixture(scope="session")
+def objs():
+    """The objects as the differential test loads them (ipxdp.differential)."""
+    o = differential.Objects()
+    yield o
+    o.close()
+
+
+@pytest.fixture(scope="session")
+def small_blocklist(tmp_path_factory):
+    """blocklist.o built with room for 8 prefixes per list and 4 counter
+    slots (make BLOCKLIST_MAX=8 BLOCKLIST_COUNTERS=4), from a copy of the
+    sources; its path."""
+    src = tmp_path_factory.mktemp("small-blocklist")
+    for d in ("progs", "include", "tests/fixtures"):
+        shutil.copytree(paths.ROOT / d, src / d)
+    shutil.copy(paths.ROOT / "Makefile", src)
+    res = subprocess.run(["make", "--no-print-directory", "BLOCKLIST_MAX=8", "BLOCKLIST_COUNTERS=4",
+                          "build/blocklist.o"], cwd=src, capture_output=True, text=True,
+                         env=dict(os.environ, MAKEFLAGS=""))
+    assert res.returncode == 0, res.stderr
+    assert project.blocklist_config(src / "build") == {"BLOCKLIST_MAX": 8, "BLOCKLIST_COUNTERS": 4}
+    return src / "build" / "blocklist.o"

@@ -14,8 +14,10 @@ import time
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BENCH = [ "/usr/bin/python3", str(ROOT / "bench" / "bench.py")]
+from ipxdp import paths
+from ipxdp.paths import ROOT
+
+BENCH = [paths.PYTHON, str(ROOT / "bench" / "bench.py")]
 CLASSES = ["ipv4-tcp", "ipv4-udp", "ipv4-tcp-txport", "ipv6-tcp", "vlan-ipv4-tcp",
            "qinq-ipv6-tcp", "ipv6-ext3-tcp", "ipv4-opts40-tcp", "arp"]
 PROGRAMS = ["touch", "drop-tcp", "count", "port-9090"]
@@ -47,7 +49,7 @@ def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     stats_before = STATS.read_text()
     p = subprocess.Popen(BENCH + ["--quick", "--out", str(out)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, env=paths.python_env())
     try:
         stdout, stderr = p.communicate(timeout=120)
     finally:
@@ -125,7 +127,8 @@ def test_quick_run_plot_is_a_png(quick):
 def test_interrupted_bench_removes_its_namespaces(tmp_path, sig):
     stats_before = STATS.read_text()
     p = subprocess.Popen(BENCH + ["--quick", "--live-rounds", "1000", "--out", str(tmp_path)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=paths.python_env())
     try:
         # Wait until the live bench has made every namespace, then stop it.
         deadline = time.monotonic() + 60
@@ -149,9 +152,10 @@ def test_interrupted_bench_removes_its_namespaces(tmp_path, sig):
 
 
 def test_help_and_bad_option():
-    p = subprocess.run(BENCH + ["--help"], capture_output=True, text=True)
+    p = subprocess.run(BENCH + ["--help"], capture_output=True, text=True, env=paths.python_env())
     assert p.returncode == 0
     assert p.stdout.startswith("usage: bench.py [--quick]")
-    p = subprocess.run(BENCH + ["--cpu", str(os.cpu_count() + 7)], capture_output=True, text=True)
+    p = subprocess.run(BENCH + ["--cpu", str(os.cpu_count() + 7)], capture_output=True, text=True,
+                       env=paths.python_env())
     assert p.returncode == 2
     assert f"CPU {os.cpu_count() + 7} is not one this process may use" in p.stderr

@@ -15,10 +15,10 @@ import subprocess
 
 import pytest
 
-from blocklist_env import OBJECT, SCRIPTS, PrivateBpffs
-from netns import VethPair, wait_for
+from ipxdp import paths
+from ipxdp.netns import PrivateBpffs, VethPair, wait_for
 
-PYTHON = "/usr/bin/python3"
+PYTHON = paths.PYTHON
 HTTP_PORT = 8000
 PAGE = b"ipxdp blocklist end-to-end page\n"
 OTHER4, BLOCKED4 = "10.199.0.1", "10.199.0.11"
@@ -79,7 +79,8 @@ def test_blocked_source_cannot_reach_the_server(setup, mode):
     for src in (OTHER4, BLOCKED4, OTHER6, BLOCKED6):
         assert reachable(net, src) == (True, True), src
 
-    res = net.server.run([str(SCRIPTS / "xdp-attach"), "--mode", mode, net.server.dev, str(OBJECT)], env=fs.env)
+    res = net.server.run([str(paths.script("xdp-attach")), "--mode", mode, net.server.dev,
+                          str(paths.obj("blocklist"))], env=fs.env)
     assert res.returncode == 0, res.stderr
     m = re.fullmatch(rf"{net.server.dev}: blocklist attached \({mode}, prog id (\d+)\)\n", res.stdout)
     assert m, res.stdout
@@ -113,6 +114,6 @@ def test_blocked_source_cannot_reach_the_server(setup, mode):
         assert reachable(net, src) == (True, True), src
 
     assert prog_id(net) == attached, "the program was never re-attached"
-    res = net.server.run([str(SCRIPTS / "xdp-detach"), net.server.dev])
+    res = net.server.run([str(paths.script("xdp-detach")), net.server.dev])
     assert res.returncode == 0, res.stderr
     assert pathlib.Path(fs.globals / "ipxdp_block").exists(), "the list outlives the detach"

@@ -9,8 +9,10 @@ import json
 
 import pytest
 
-from blocklist_env import OBJECT, PrivateBpffs, build_object
-from netns import namespace_with_veth
+from ipxdp import paths
+from ipxdp.netns import PrivateBpffs, namespace_with_veth
+
+OBJECT = paths.obj("blocklist")
 
 MODES = {"xdpdrv": 1, "xdpgeneric": 2}
 PINS = ["ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals"]
@@ -75,10 +77,10 @@ def test_ip_first_then_xdp_block(veth, fs, mode):
     assert fs.block("check", "198.51.100.9", check=True).stdout == "blocked by 198.51.100.0/24\n"
 
 
-def test_pins_of_another_build_stop_ip_until_migrated(veth, fs, tmp_path):
+def test_pins_of_another_build_stop_ip_until_migrated(veth, fs, small_blocklist):
     """ip refuses pinned maps of another definition; xdp-block says so
     before, and migrate makes them fit without losing the list."""
-    small = build_object(tmp_path, 8, 4)
+    small = small_blocklist
     fs.block("--object", str(small), "add", "198.51.100.0/24", check=True)
     res = ip(veth, fs, "link", "set", "dev", veth.dev, "xdpgeneric", "obj", str(OBJECT), "sec", "blocklist")
     assert res.returncode != 0

@@ -17,30 +17,24 @@
 
 import ipaddress
 import json
-import pathlib
-import struct
-import sys
 import threading
 import time
 
 import pytest
 
-from blocklist_env import OBJECT, PrivateBpffs
-from bpfrun import XDP_DROP, XDP_PASS
-from netns import namespaces
+from ipxdp import paths, wire
+from ipxdp.bpf import XDP_DROP, XDP_PASS
+from ipxdp.netns import PrivateBpffs, namespaces
+from ipxdp.sender import Sender, senders
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
-import netlab  # noqa: E402
-
+OBJECT = paths.obj("blocklist")
 FLOODER = "198.51.100.5"
 LOADS = 50
 
 
-def udp4(src, dst="10.200.0.2", dst_mac=b"\x02\0\0\0\0\x02", src_mac=b"\x02\0\0\0\0\x01"):
-    payload = b"ipxdp" * 4
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + len(payload), 1, 0, 64, 17, 0,
-                     ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed)
-    return dst_mac + src_mac + b"\x08\x00" + ip + struct.pack("!HHHH", 40000, 9, 8 + len(payload), 0) + payload
+def udp4(src, dst="10.200.0.2", dst_mac=wire.DST_MAC, src_mac=wire.SRC_MAC):
+    return wire.eth(wire.ETH_P_IP, dst=dst_mac, src=src_mac) + wire.ipv4(
+        wire.UDP, wire.udp(9, payload=b"ipxdp" * 4), src=wire.ip4(src), dst=wire.ip4(dst))
 
 
 def prefixes(first_octet, count):
@@ -67,11 +61,11 @@ def flood_while(tx, rx, frame, action, table):
     """Floods @frame from CPU 1 while @action() runs; returns (frames seen
     behind XDP, the sender's report, action's result)."""
     nft_fresh(rx, table, "rcv", FLOODER)
-    with netlab.senders() as procs:
-        procs.append(netlab.Sender(tx, "snd", cpu=1, flood=frame, seconds=300))
-        before = netlab.tx_packets(tx, "snd")
+    with senders() as procs:
+        procs.append(Sender(tx, "snd", cpu=1, flood=frame, seconds=300))
+        before = tx.tx_packets("snd")
         deadline = time.monotonic() + 10
-        while netlab.tx_packets(tx, "snd") < before + 1000:
+        while tx.tx_packets("snd") < before + 1000:
             assert time.monotonic() < deadline, "the flood did not start"
             time.sleep(0.01)
         result = action()
@@ -90,7 +84,7 @@ def lab(tmp_path):
 @pytest.mark.parametrize("mode", ["native", "generic"])
 def test_no_window_on_load(lab, tmp_path, mode):
     fs, tx, rx = lab
-    frame = udp4(FLOODER, dst_mac=netlab.mac(rx, "rcv"), src_mac=netlab.mac(tx, "snd"))
+    frame = udp4(FLOODER, dst_mac=rx.link_mac("rcv"), src_mac=tx.link_mac("snd"))
     # Both block the flooder (through different entries); each has its own
     # prefix besides, and 2,000 others.
     files = {"a": tmp_path / "a.txt", "b": tmp_path / "b.txt"}
@@ -103,12 +97,12 @@ def test_no_window_on_load(lab, tmp_path, mode):
     assert report["sent"] > 1000 and seen > 1000, (seen, report)
 
     fs.block("load", str(files["a"]), check=True)
-    res = netlab.script(rx, "xdp-attach", "--mode", mode, "rcv", OBJECT, env=fs.env)
+    res = rx.run([paths.script("xdp-attach"), "--mode", mode, "rcv", OBJECT], env=fs.env)
     assert res.returncode == 0, res.stderr
 
     with fs.load_object() as probe:
         def loads():
-            tx_seen, late = [netlab.tx_packets(tx, "snd")], []
+            tx_seen, late = [tx.tx_packets("snd")], []
             for i in range(LOADS):
                 new, old = ("b", "a") if i % 2 == 0 else ("a", "b")
                 res = fs.block("load", str(files[new]))
@@ -117,7 +111,7 @@ def test_no_window_on_load(lab, tmp_path, mode):
                 verdicts = (probe.run(only[new])[0], probe.run(only[old])[0])
                 if verdicts != (XDP_DROP, XDP_PASS):
                     late.append((i, verdicts))
-                tx_seen.append(netlab.tx_packets(tx, "snd"))
+                tx_seen.append(tx.tx_packets("snd"))
             return tx_seen, late
 
         passed, report, (tx_seen, late) = flood_while(tx, rx, frame, loads, "ipxdp_load")
@@ -131,9 +125,9 @@ def test_no_window_on_load(lab, tmp_path, mode):
 def test_a_reload_that_is_not_atomic_leaks(lab, mode):
     """The negative control: flush, then add, lets the flood through."""
     fs, tx, rx = lab
-    frame = udp4(FLOODER, dst_mac=netlab.mac(rx, "rcv"), src_mac=netlab.mac(tx, "snd"))
+    frame = udp4(FLOODER, dst_mac=rx.link_mac("rcv"), src_mac=tx.link_mac("snd"))
     fs.block("add", FLOODER, check=True)
-    res = netlab.script(rx, "xdp-attach", "--mode", mode, "rcv", OBJECT, env=fs.env)
+    res = rx.run([paths.script("xdp-attach"), "--mode", mode, "rcv", OBJECT], env=fs.env)
     assert res.returncode == 0, res.stderr
 
     def flush_then_add():

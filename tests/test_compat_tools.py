@@ -22,26 +22,20 @@ import subprocess
 import tempfile
 
 import pytest
-from scapy.all import IP, TCP, UDP, Ether
 
-from bpfrun import XDP_DROP, XDP_PASS, XDP_TX
-from conftest import build_config
-from netns import namespace_with_veth
+from ipxdp import paths, project, wire
+from ipxdp.bpf import XDP_DROP, XDP_PASS, XDP_TX
+from ipxdp.netns import namespace_with_veth
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
-TX_PORT, TX_MAC = build_config()
+BUILD = paths.build_dir()
+TX_PORT, TX_MAC = project.port_9090_config()
 
 # object name (= section name) -> function name, which is the program name
-OBJECTS = {
-    "drop-tcp": "xdp_drop_tcp",
-    "count": "xdp_count_proto",
-    "port-9090": "xdp_bounce_port",
-}
+OBJECTS = project.PROGRAMS
 # `ip -j link` "mode" values (enum XDP_ATTACHED_*)
-IP_MODE = {"native": 1, "generic": 2}
+IP_MODE = {name: number for number, name in project.XDP_MODES.items()}
 BPFTOOL_MODE = {"native": "driver", "generic": "generic"}
-IP_KEYWORD = {"native": "xdpdrv", "generic": "xdpgeneric"}
+IP_KEYWORD = project.MODE_KEYWORDS
 XDP_LOADER_MODE = {"native": "native", "generic": "skb"}
 
 
@@ -134,16 +128,12 @@ def test_ip_loads_and_attaches(ns, obj, mode, reference_tags):
 
 def _frame_verdicts(obj):
     """(frame, expected verdict, expected output) for bpftool prog run."""
-    tcp = Ether() / IP() / TCP(dport=80)
-    tcp_tx = Ether() / IP() / TCP(dport=TX_PORT)
-    udp = Ether() / IP() / UDP()
-    bounced = bytes(tcp_tx)
-    bounced = bytes(TX_MAC) + bounced[6:]
+    tcp, tcp_tx, udp = wire.tcp4(80), wire.tcp4(TX_PORT), wire.udp4(53)
+    bounced = TX_MAC + tcp_tx[6:]
     return {
-        "drop-tcp": [(tcp, XDP_DROP, None), (udp, XDP_PASS, bytes(udp))],
-        "count": [(tcp, XDP_PASS, bytes(tcp)), (udp, XDP_PASS, bytes(udp))],
-        "port-9090": [(tcp, XDP_DROP, None), (tcp_tx, XDP_TX, bounced),
-                      (udp, XDP_PASS, bytes(udp))],
+        "drop-tcp": [(tcp, XDP_DROP, None), (udp, XDP_PASS, udp)],
+        "count": [(tcp, XDP_PASS, tcp), (udp, XDP_PASS, udp)],
+        "port-9090": [(tcp, XDP_DROP, None), (tcp_tx, XDP_TX, bounced), (udp, XDP_PASS, udp)],
     }[obj]
 
 
@@ -158,10 +148,10 @@ def test_bpftool_loads_runs_and_attaches(ns, pindir, tmp_path, obj, reference_ta
     # The pinned program decides as the unit tests say it does.
     for i, (frame, verdict, expected) in enumerate(_frame_verdicts(obj)):
         data_in, data_out = tmp_path / f"in{i}", tmp_path / f"out{i}"
-        data_in.write_bytes(bytes(frame))
+        data_in.write_bytes(frame)
         res = json.loads(run(["bpftool", "-j", "prog", "run", "pinned", str(pin),
                               "data_in", str(data_in), "data_out", str(data_out)]).stdout)
-        assert res["retval"] == verdict, frame.summary()
+        assert res["retval"] == verdict, frame.hex()
         if expected is not None:
             assert data_out.read_bytes() == expected
 
@@ -202,7 +192,7 @@ def test_xdp_loader_loads_single_program(ns, obj, mode, reference_tags):
 def broken_objects():
     """Objects that fail to load, each for one reason the docs explain
     (tests/fixtures/, built by make into build/fixtures/)."""
-    return BUILD / "fixtures"
+    return paths.FIXTURES
 
 
 def ip_fails(ns, *args):
@@ -318,7 +308,7 @@ def test_stale_xdp_loader_lock(ns, reference_tags):
 
 # The scripts and the tools, both ways -----------------------------------------
 
-SCRIPTS_DIR = ROOT / "scripts"
+SCRIPTS_DIR = paths.scripts_dir()
 
 
 def test_scripts_pass_shellcheck():
@@ -370,7 +360,7 @@ def test_xdp_status_sees_what_the_tools_attached(ns, pindir, tool, obj, referenc
 
 
 def test_xdp_status_names_no_object_for_a_foreign_program(ns):
-    ns.ip("link", "set", "dev", "va", "xdpdrv", "obj", str(BUILD / "fixtures" / "xdp-pass.o"),
+    ns.ip("link", "set", "dev", "va", "xdpdrv", "obj", str(paths.fixture("xdp-pass")),
           "sec", "xdp-pass")
     row = xdp_status(ns)
     assert (row["mode"], row["object"], row["section"]) == ("native", None, None)

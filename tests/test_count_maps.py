@@ -4,12 +4,12 @@ interfaces keeps two independent sets of counters."""
 
 import json
 
-from conftest import BUILD, ROOT
-from netns import VethPair
+from ipxdp import paths
+from ipxdp.netns import VethPair
 
 
 def icmp_packets(ns):
-    res = ns.run([str(ROOT / "scripts" / "xdp-stats"), "--once", "--json", ns.dev], check=True)
+    res = ns.run([paths.script("xdp-stats"), "--once", "--json", ns.dev], check=True)
     return json.loads(res.stdout)["protocols"].get("icmp", {}).get("packets", 0)
 
 
@@ -24,14 +24,14 @@ def test_two_interfaces_two_sets_of_counters():
     with VethPair("ipxdp-maps") as net:
         c, s = net.client, net.server
         for ns in (s, c):
-            ns.ip("link", "set", "dev", ns.dev, "xdpdrv", "obj", str(BUILD / "count.o"), "sec", "count")
+            ns.ip("link", "set", "dev", ns.dev, "xdpdrv", "obj", str(paths.obj("count")), "sec", "count")
         assert map_ids(c) != map_ids(s)
         c.run(["ping", "-c", "3", "-i", "0.2", s.ip4], check=True)
         # Three requests arrived at the server, three replies at the client.
         assert (icmp_packets(s), icmp_packets(c)) == (3, 3)
         # Reattach on the client: a fresh map there, the server's untouched.
         c.ip("link", "set", "dev", c.dev, "xdpdrv", "off")
-        c.ip("link", "set", "dev", c.dev, "xdpdrv", "obj", str(BUILD / "count.o"), "sec", "count")
+        c.ip("link", "set", "dev", c.dev, "xdpdrv", "obj", str(paths.obj("count")), "sec", "count")
         assert icmp_packets(c) == 0
         c.run(["ping", "-c", "2", "-i", "0.2", s.ip4], check=True)
         assert (icmp_packets(s), icmp_packets(c)) == (5, 2)

@@ -15,15 +15,13 @@ it.
 
 import json
 import os
-import pathlib
 import re
 import subprocess
 
 import pytest
 
-from netns import namespace_with_veth
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from ipxdp.netns import namespace_with_veth
+from ipxdp.paths import ROOT
 SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
 APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 APT_OPTS = ["-o", "DPkg::Lock::Timeout=120", "-y", "-q"]

@@ -3,11 +3,10 @@
 detached through scripts/, in native and in generic mode.
 
 Client and server live in two network namespaces joined by a veth pair
-(tests/netns.py); the program under test sits on the server's end.
+(ipxdp.netns); the program under test sits on the server's end.
 """
 
 import json
-import os
 import pathlib
 import re
 import select
@@ -17,12 +16,9 @@ import time
 
 import pytest
 
-from netns import VethPair, wait_for
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BUILD = pathlib.Path(os.environ.get("IPXDP_BUILD", ROOT / "build"))
-SCRIPTS = ROOT / "scripts"
-PYTHON = "/usr/bin/python3"
+from ipxdp import paths, wire
+from ipxdp.netns import VethPair, wait_for
+from ipxdp.paths import PYTHON
 HTTP_PORT = 8000
 PAGE = b"ipxdp end-to-end test page\n"
 
@@ -30,11 +26,11 @@ MODES = ["native", "generic"]
 
 
 def obj(name):
-    return str(BUILD / f"{name}.o")
+    return str(paths.obj(name))
 
 
 def script(ns, name, *args, timeout=60):
-    return ns.run([str(SCRIPTS / name), *args], timeout=timeout)
+    return ns.run([str(paths.script(name)), *args], timeout=timeout)
 
 
 def attach(ns, mode, dev, name, path=None):
@@ -212,21 +208,17 @@ def send_syn(ns, dst, port):
     ns.run(["hping3", "-q", "-S", "-p", str(port), "-c", "1", dst])
 
 
-def mac_bytes(mac):
-    return bytes.fromhex(mac.replace(":", ""))
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_port_9090_bounces_syn_with_rewritten_mac(net, tmp_path, mode, tx_config):
     tx_port, tx_mac = tx_config
     other_port = 8080 if tx_port != 8080 else 8081
-    client_mac = mac_bytes(net.client.mac)
-    server_mac = mac_bytes(net.server.mac)
+    client_mac = wire.mac(net.client.mac)
+    server_mac = wire.mac(net.server.mac)
     if mode == "native":
         # On veth, a frame sent with native XDP_TX reaches the peer only if
         # the peer runs an XDP program (docs/scripts.md says why).
         attach(net.client, "native", net.client.dev, "xdp-pass",
-               path=str(BUILD / "fixtures" / "xdp-pass.o"))
+               path=str(paths.fixture("xdp-pass")))
     attach(net.server, mode, net.server.dev, "port-9090")
 
     cap = Capture(net.client, net.client.dev, tmp_path / "client.pcap")
@@ -254,4 +246,4 @@ def test_native_xdp_tx_on_veth_needs_a_program_on_the_peer(net, tmp_path, tx_con
     send_syn(net.client, net.server.ip4, tx_port)
     frames = cap.frames()
     # Only the SYN we sent, to the server's MAC: the bounce vanished.
-    assert [(f[0:6], tcp_dport(f)) for f in frames] == [(mac_bytes(net.server.mac), tx_port)]
+    assert [(f[0:6], tcp_dport(f)) for f in frames] == [(wire.mac(net.server.mac), tx_port)]

@@ -9,22 +9,18 @@ PATH that sleeps before it attaches (while the lock is held) and leaves a
 mark when it starts sleeping."""
 
 import os
-import pathlib
 import re
 import subprocess
-import sys
 import time
 
 import pytest
 
-from netns import namespaces
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
-import netlab  # noqa: E402
+from ipxdp import paths, project
+from ipxdp.netns import namespaces
 
 ROUNDS = 3
 LINE = re.compile(r"^v0: (\S+) (attached|already attached) \((native|generic), prog id (\d+)\)$")
-NAMES = {"drop-tcp": "xdp_drop_tcp", "port-9090": "xdp_bounce_port", "count": "xdp_count_proto"}
+NAMES = project.PROGRAMS  # section -> program name
 
 
 @pytest.fixture
@@ -35,7 +31,7 @@ def v0():
 
 
 def start(ns, *args, env=None):
-    argv = ns.command([str(netlab.scripts_dir() / args[0]), *map(str, args[1:])])
+    argv = ns.command([str(paths.script(args[0])), *map(str, args[1:])])
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -56,7 +52,12 @@ def together(ns, *commands):
 
 
 def obj(name):
-    return netlab.build_dir() / f"{name}.o"
+    return paths.obj(name)
+
+
+def xdp_state(ns, dev):
+    """[(mode, prog id, prog name)] attached to @dev."""
+    return [a[:3] for a in ns.attached(dev)]
 
 
 def parsed(out):
@@ -72,7 +73,7 @@ def test_same_program_twice(v0, round_):
     lines = sorted(parsed(out) for _, out, _ in results)
     assert [verb for _, verb, _, _ in lines] == ["already attached", "attached"], lines
     assert len({pid for _, _, _, pid in lines}) == 1
-    assert netlab.xdp_state(v0, "v0") == [("native", lines[0][3], "xdp_drop_tcp")]
+    assert xdp_state(v0, "v0") == [("native", lines[0][3], "xdp_drop_tcp")]
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -84,7 +85,7 @@ def test_two_programs_without_force(v0, round_):
     assert out == "" and len(err.splitlines()) == 1
     assert re.match(rf"^xdp-attach: v0: another program, {NAMES[win[0]]} \(prog id {win[3]}, tag [0-9a-f]+\), "
                     r"is attached in native mode: use --force to replace it atomically$", err), err
-    assert netlab.xdp_state(v0, "v0") == [("native", win[3], NAMES[win[0]])]
+    assert xdp_state(v0, "v0") == [("native", win[3], NAMES[win[0]])]
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -94,7 +95,7 @@ def test_two_programs_with_force(v0, round_):
     assert [rc for rc, _, _ in results] == [0, 0], results
     lines = [parsed(out) for _, out, _ in results]
     assert {(p, verb) for p, verb, _, _ in lines} == {("drop-tcp", "attached"), ("port-9090", "attached")}
-    (state,) = netlab.xdp_state(v0, "v0")
+    (state,) = xdp_state(v0, "v0")
     # The one attached is the one replaced last: one of the two, whole.
     assert (state[1], state[2]) in {(pid, NAMES[p]) for p, _, _, pid in lines}
 
@@ -108,7 +109,7 @@ def test_two_modes(v0, round_):
     (_, _, err), = [r for r in results if r[0] == 4]
     assert re.match(rf"^xdp-attach: v0: xdp_drop_tcp \(prog id {win[3]}\) is attached in {win[2]} mode, "
                     r"and the kernel cannot switch modes atomically: detach it first", err), err
-    assert netlab.xdp_state(v0, "v0") == [(win[2], win[3], "xdp_drop_tcp")]
+    assert xdp_state(v0, "v0") == [(win[2], win[3], "xdp_drop_tcp")]
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -116,7 +117,7 @@ def test_attach_and_detach(v0, round_):
     v0.ip("link", "set", "dev", "v0", "xdpdrv", "obj", obj("count"), "sec", "count")
     results = together(v0, ["xdp-attach", "--force", "v0", obj("drop-tcp")], ["xdp-detach", "v0"])
     assert [rc for rc, _, _ in results] == [0, 0], results
-    state = netlab.xdp_state(v0, "v0")
+    state = xdp_state(v0, "v0")
     detached = results[1][1].strip()
     _, _, _, pid = parsed(results[0][1])
     if state:  # the detach ran first and removed count
@@ -164,7 +165,7 @@ def test_second_caller_waits_then_applies_the_rules(v0, tmp_path):
     assert 0.5 < waited < 5.0, waited
     assert rc == 4 and out == "", (rc, out, err)
     assert f"another program, xdp_drop_tcp (prog id {pid}," in err
-    assert netlab.xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp")]
+    assert xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp")]
 
 
 def test_detach_waits_for_attach(v0, tmp_path):
@@ -174,7 +175,7 @@ def test_detach_waits_for_attach(v0, tmp_path):
     assert hrc == 0, herr
     _, _, _, pid = parsed(hout)
     assert rc == 0 and out == f"v0: xdp_drop_tcp detached (native, prog id {pid})\n", (rc, out, err)
-    assert netlab.xdp_state(v0, "v0") == []
+    assert xdp_state(v0, "v0") == []
 
 
 def test_busy_only_after_five_seconds(v0, tmp_path):
@@ -182,11 +183,11 @@ def test_busy_only_after_five_seconds(v0, tmp_path):
     t0 = time.monotonic()
     rc, out, err = finish(start(v0, "xdp-attach", "--force", "v0", obj("port-9090")))
     waited = time.monotonic() - t0
-    assert netlab.xdp_state(v0, "v0") == [], "the busy caller changed the interface"
+    assert xdp_state(v0, "v0") == [], "the busy caller changed the interface"
     hrc, hout, herr = finish(holder)
     assert rc == 5 and out == "", (rc, out, err)
     assert err == "xdp-attach: v0: busy: another xdp-attach or xdp-detach has held it for 5 s\n"
     assert 4.9 < waited < 8.5, waited
     assert hrc == 0, herr
     _, _, _, pid = parsed(hout)
-    assert netlab.xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp")]
+    assert xdp_state(v0, "v0") == [("native", pid, "xdp_drop_tcp")]

@@ -7,21 +7,17 @@ through the attached program, and through xdp-stats --once --json."""
 import collections
 import json
 import os
-import pathlib
-import sys
 import time
 
 import pytest
 
-from netns import namespaces
-import reference
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
-import netlab  # noqa: E402
-import sweep  # noqa: E402
+from ipxdp import paths, project, reference, sweep
+from ipxdp.netns import namespaces
+from ipxdp.sender import Sender, senders
 
 REPEAT = 4  # each CPU sends the whole sweep (about 12000 frames) this often
-NAMED = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 256: "non-ip", 257: "malformed"}
+NAMED = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp",
+         project.KEY_NON_IP: "non-ip", project.KEY_MALFORMED: "malformed"}
 
 
 @pytest.mark.parametrize("mode", ["native", "generic"])
@@ -35,14 +31,14 @@ def test_counts_from_two_cpus_add_up_exactly(mode, tmp_path):
         want[key][0] += 2 * REPEAT
         want[key][1] += 2 * REPEAT * nbytes
 
-    with namespaces("ipxdp-hcount", "tx", "rx", ipv6=False) as (tx, rx), netlab.senders() as procs:
+    with namespaces("ipxdp-hcount", "tx", "rx", ipv6=False) as (tx, rx), senders() as procs:
         tx.add_veth("snd", "rcv", peer=rx)
-        res = netlab.script(rx, "xdp-attach", "--mode", mode, "rcv", netlab.build_dir() / "count.o")
+        res = rx.run([paths.script("xdp-attach"), "--mode", mode, "rcv", paths.obj("count")])
         assert res.returncode == 0, res.stderr
-        assert netlab.percpu_counters(rx, "rcv") == {}, "frames counted before any was sent"
+        assert rx.count_counters("rcv") == {}, "frames counted before any was sent"
 
         start = time.monotonic() + 2.0  # both senders are up by then, even on a busy machine
-        procs += [netlab.Sender(tx, "snd", cpu=cpu, frames_file=tmp_path / "frames.hex",
+        procs += [Sender(tx, "snd", cpu=cpu, frames_file=tmp_path / "frames.hex",
                                 repeat=REPEAT, start_at=start) for cpu in (0, 1)]
         reports = [p.wait() for p in procs]
         assert [r["sent"] for r in reports] == [len(frames) * REPEAT] * 2
@@ -50,8 +46,8 @@ def test_counts_from_two_cpus_add_up_exactly(mode, tmp_path):
             f"the senders did not overlap: {reports}"
         time.sleep(0.2)  # let the receive side drain
 
-        per_cpu = netlab.percpu_counters(rx, "rcv")
-        stats = netlab.script(rx, "xdp-stats", "--once", "--json", "rcv")
+        per_cpu = rx.count_counters("rcv")
+        stats = rx.run([paths.script("xdp-stats"), "--once", "--json", "rcv"])
 
     got = {k: [sum(p for p, _ in v), sum(b for _, b in v)] for k, v in per_cpu.items()}
     assert got == dict(want), "the counters lost or invented frames"

@@ -11,18 +11,16 @@ evaluated would change the name and so fail the attach."""
 
 import json
 import os
-import pathlib
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from netns import namespaces
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
-import netlab  # noqa: E402
+import promtools
+from ipxdp import paths, wire
+from ipxdp.netns import namespaces
+from ipxdp.sender import Sender
 
 # Names the kernel takes as interface names (1-15 bytes, no '/', ':' or
 # whitespace), each a shell hazard.
@@ -55,7 +53,12 @@ def trap(tmp_path):
 
 def scr(ns, trap, name, *args):
     env, cwd = trap
-    return netlab.script(ns, name, *args, env=env, cwd=cwd)
+    return ns.run([paths.script(name), *args], env=env, cwd=cwd)
+
+
+def xdp_state(ns, dev):
+    """[(mode, prog id, prog name)] attached to @dev."""
+    return [a[:3] for a in ns.attached(dev)]
 
 
 def dev_args(dev):
@@ -72,7 +75,7 @@ def one_line_error(res, code, text):
 
 @pytest.mark.parametrize("dev", HOSTILE)
 def test_scripts_work_on_hostile_interface_names(dev, trap, tmp_path):
-    build = netlab.build_dir()
+    build = paths.build_dir()
     with namespaces("ipxdp-hhost", "ns", ipv6=False) as (ns,):
         ns.add_veth(dev, "hpeer")
         res = scr(ns, trap, "xdp-attach", "--mode", "native", *dev_args(dev), build / "drop-tcp.o")
@@ -80,7 +83,7 @@ def test_scripts_work_on_hostile_interface_names(dev, trap, tmp_path):
         m = re.fullmatch(r"(.*): drop-tcp attached \(native, prog id (\d+)\)\n", res.stdout, re.S)
         assert m and m.group(1) == dev, res.stdout
         first = int(m.group(2))
-        assert netlab.xdp_state(ns, dev) == [("native", first, "xdp_drop_tcp")]
+        assert xdp_state(ns, dev) == [("native", first, "xdp_drop_tcp")]
 
         res = scr(ns, trap, "xdp-attach", "--mode", "native", *dev_args(dev), build / "drop-tcp.o")
         assert (res.returncode, res.stdout) == (0, f"{dev}: drop-tcp already attached (native, prog id {first})\n")
@@ -95,39 +98,49 @@ def test_scripts_work_on_hostile_interface_names(dev, trap, tmp_path):
         assert res.returncode == 0, res.stderr
         second = int(re.fullmatch(rf"{re.escape(dev)}: count attached \(native, prog id (\d+)\)\n",
                                   res.stdout, re.S).group(1))
-        assert netlab.xdp_state(ns, dev) == [("native", second, "xdp_count_proto")]
+        assert xdp_state(ns, dev) == [("native", second, "xdp_count_proto")]
 
         # Three UDP frames from the peer; xdp-stats counts them on DEV.
-        udp = (netlab.mac(ns, dev) + netlab.mac(ns, "hpeer") + b"\x08\x00"
-               + bytes.fromhex("4500001c00010000401100000a0000010a000002") + bytes.fromhex("9c4000350008 0000"))
+        udp = wire.eth(wire.ETH_P_IP, dst=ns.link_mac(dev), src=ns.link_mac("hpeer")) + \
+            wire.ipv4(wire.UDP, wire.udp(53))
         (tmp_path / "udp.hex").write_text(udp.hex() + "\n")
-        sender = netlab.Sender(ns, "hpeer", frames_file=tmp_path / "udp.hex", repeat=3)
+        sender = Sender(ns, "hpeer", frames_file=tmp_path / "udp.hex", repeat=3)
         assert sender.wait()["sent"] == 3
         res = scr(ns, trap, "xdp-stats", "--once", "--json", *dev_args(dev))
         assert res.returncode == 0, res.stderr
         assert json.loads(res.stdout) == {"interface": dev,
                                           "protocols": {"udp": {"packets": 3, "bytes": 3 * len(udp)}}}
+        # The same as Prometheus metrics, the name as a label value
+        # (test_metrics.py covers DEV operands).
+        res = scr(ns, trap, "xdp-stats", "--prometheus")
+        assert res.returncode == 0, res.stderr
+        samples = promtools.parse(res.stdout)
+        assert {(s.name, s.labels.get("interface"), s.labels.get("protocol"), s.value)
+                for s in samples if s.name.startswith("ipxdp_count_")} == \
+            {("ipxdp_count_packets_total", dev, "udp", 3),
+             ("ipxdp_count_bytes_total", dev, "udp", 3 * len(udp))}
+        assert promtools.check_metrics(res.stdout).returncode == 0, res.stdout
 
         res = scr(ns, trap, "xdp-detach", *dev_args(dev))
         assert (res.returncode, res.stdout) == (0, f"{dev}: xdp_count_proto detached (native, prog id {second})\n"), \
             res.stderr
-        assert netlab.xdp_state(ns, dev) == []
+        assert xdp_state(ns, dev) == []
         res = scr(ns, trap, "xdp-detach", *dev_args(dev))
         assert (res.returncode, res.stdout) == (0, f"{dev}: nothing attached\n"), res.stderr
 
 
 @pytest.mark.parametrize("dev", REJECTED, ids=repr)
 def test_names_the_kernel_rejects_are_unknown_interfaces(dev, trap):
-    build = netlab.build_dir()
+    build = paths.build_dir()
     with namespaces("ipxdp-hrej", "ns", ipv6=False) as (ns,):
         ns.add_veth("v0", "v1")
-        before = netlab.xdp_state(ns, "v0")
+        before = xdp_state(ns, "v0")
         for argv in (["xdp-attach", "--", dev, build / "drop-tcp.o"],
                      ["xdp-detach", "--", dev],
                      ["xdp-status", "--", dev],
                      ["xdp-stats", "--once", "--json", "--", dev]):
             one_line_error(scr(ns, trap, *argv), 2, "unknown interface")
-        assert netlab.xdp_state(ns, "v0") == before == []
+        assert xdp_state(ns, "v0") == before == []
 
 
 @pytest.fixture
@@ -140,9 +153,9 @@ def hostile_objects(tmp_path):
     made = []
     for i, name in enumerate(OBJ_NAMES):
         prog = ("drop-tcp", "port-9090")[i % 2]
-        shutil.copy(netlab.build_dir() / f"{prog}.o", objs / name)
+        shutil.copy(paths.build_dir() / f"{prog}.o", objs / name)
         made.append((objs / name, prog))
-    shutil.copy(netlab.build_dir() / "drop-tcp.o", odd_dir / "x.o")
+    shutil.copy(paths.build_dir() / "drop-tcp.o", odd_dir / "x.o")
     made.append((odd_dir / "x.o", "drop-tcp"))
     return made
 
@@ -157,12 +170,12 @@ def test_hostile_object_paths(hostile_objects, trap):
             m = re.fullmatch(r"v0: (\S+) attached \(native, prog id (\d+)\)\n", res.stdout)
             assert m and m.group(1) == prog, (path, res.stdout)
             ids.append(int(m.group(2)))
-            assert netlab.xdp_state(ns, "v0")[0][1] == ids[-1]
+            assert xdp_state(ns, "v0")[0][1] == ids[-1]
         # Missing files with hostile names: one clear line, nothing attached anew.
         for missing in ("$(ipxdppwn)/x.o", "a;b/x.o", "`b`.o", "-x/y.o"):
             res = scr(ns, trap, "xdp-attach", "--force", "--", "v0", hostile_objects[0][0].parent / missing)
             one_line_error(res, 2, "no such file")
-        assert netlab.xdp_state(ns, "v0")[0][1] == ids[-1]
+        assert xdp_state(ns, "v0")[0][1] == ids[-1]
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +183,7 @@ def hostile_sections():
     """One object with a program prog_<i> in each hostile section
     (tests/fixtures/hostile-sections.c); each has different code (and so a
     different tag), and all of them pass."""
-    obj = netlab.build_dir() / "fixtures" / "hostile-sections.o"
+    obj = paths.fixture("hostile-sections")
     out = subprocess.run(["llvm-objdump", "-h", str(obj)], capture_output=True, text=True, check=True)
     # "Idx Name Size VMA Type": the name may hold a space, the rest is fixed.
     rows = [re.fullmatch(r"\s*\d+ (.+?)\s+([0-9a-f]{8}) [0-9a-f]{16} TEXT", line)
@@ -189,11 +202,11 @@ def test_hostile_section_names(hostile_sections, trap):
             assert res.returncode == 0, (sec, res.stderr)
             m = re.fullmatch(r"v0: (.*) attached \(native, prog id (\d+)\)\n", res.stdout)
             assert m and m.group(1) == sec, (sec, res.stdout)
-            assert netlab.xdp_state(ns, "v0") == [("native", int(m.group(2)), f"prog_{i}")]
+            assert xdp_state(ns, "v0") == [("native", int(m.group(2)), f"prog_{i}")]
             seen.add(int(m.group(2)))
         assert len(seen) == len(SECTIONS)
         res = scr(ns, trap, "xdp-attach", "--force", "--", "v0", hostile_sections, "$(ipxdppwn)x")
         one_line_error(res, 2, "no section")
         for sec in SECTIONS:  # the message lists the sections that are there
             assert sec in res.stderr
-        assert netlab.xdp_state(ns, "v0")[0][2] == f"prog_{len(SECTIONS) - 1}"
+        assert xdp_state(ns, "v0")[0][2] == f"prog_{len(SECTIONS) - 1}"

@@ -1,46 +1,25 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
-"""The systematic sweep of hardening/sweep.py (every VLAN stack, IHL,
+"""The systematic sweep of ipxdp.sweep (every VLAN stack, IHL,
 fragment field, IPv6 extension header kind and length, truncation at every
 byte from 14) through each built object and the reference classifier; `make
 fuzz` runs it next to a million random frames."""
 
 import collections
-import pathlib
-import sys
 
-import pytest
-
-import differential
-import reference
-from conftest import BUILD, build_config
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
-import sweep  # noqa: E402
+from ipxdp import differential, project, reference, sweep, wire
 
 SEED = 1
 
 
-@pytest.fixture(scope="module")
-def objs():
-    o = differential.Objects(BUILD)
-    yield o
-    o.close()
-
-
 def test_sweep_agrees_with_reference(objs):
-    frames = sweep.sweep(SEED, objs.tx_port)
-    objs.counters.clear(range(reference.KEY_MALFORMED + 1))
-    totals, found = {}, []
-    for index, (family, frame) in enumerate(frames):
-        found += [(family, d) for d in differential.check_frame(objs, frame, SEED, index, totals)]
-    assert not found, "\n".join(f"[{f}] {d}" for f, d in found[:10])
-    counted = sum(objs.counters.total(k)["packets"] for k in range(reference.KEY_MALFORMED + 1))
-    assert counted == len(frames)
+    n, found = differential.run_sweep(objs, SEED)
+    assert not found, "\n".join(str(d) for d in found[:10])
+    assert n == len(sweep.sweep(SEED, objs.tx_port)) == objs.counted()
 
 
 def test_sweep_reaches_every_edge():
     """What the sweep promises, checked on the frames themselves."""
-    tx_port, tx_mac = build_config()
+    tx_port, tx_mac = project.port_9090_config()
     frames = sweep.sweep(SEED, tx_port)
     assert frames == sweep.sweep(SEED, tx_port), "the sweep must be reproducible"
     assert all(14 <= len(f) <= 1514 for _, f in frames)
@@ -52,7 +31,7 @@ def test_sweep_reaches_every_edge():
     for fam, f in frames:
         if fam == "vlan":
             tags, off = [], 12
-            while int.from_bytes(f[off:off + 2], "big") in (0x8100, 0x88A8) and off + 4 < len(f):
+            while int.from_bytes(f[off:off + 2], "big") in wire.VLAN_TPIDS and off + 4 < len(f):
                 tags.append(f[off:off + 2])
                 off += 4
             stacks.add(tuple(tags))
@@ -70,9 +49,8 @@ def test_sweep_reaches_every_edge():
     for fam, f in frames:
         if fam == "ipv6-chain":
             nh, off, n = f[20], 54, 0
-            while nh in reference.IPV6_EXT and off + 8 <= len(f):
-                step = 8 if nh == 44 else (f[off + 1] + 2) * 4 if nh == 51 else (f[off + 1] + 1) * 8
-                nh, off, n = f[off], off + step, n + 1
+            while nh in wire.IPV6_EXT and off + 8 <= len(f):
+                nh, off, n = f[off], off + wire.ext_len(nh, f[off + 1]), n + 1
             lengths.add(n)
     assert lengths == set(range(9))
 
@@ -80,6 +58,6 @@ def test_sweep_reaches_every_edge():
     cuts = collections.Counter(len(f) for fam, f in frames if fam == "truncate")
     assert min(cuts) == 14 and all(cuts[n] > 0 for n in range(14, 100))
     keys = collections.Counter(reference.parse(f).key for _, f in frames)
-    for key in (6, 17, 1, 58, 256, 257):
+    for key in (6, 17, 1, 58, project.KEY_NON_IP, project.KEY_MALFORMED):
         assert keys[key] > 0, (key, keys)
     assert any(reference.port_9090(f, tx_port, tx_mac)[0] == reference.TX for _, f in frames)

@@ -5,20 +5,18 @@ prints)."""
 
 import json
 import os
-import pathlib
 import subprocess
 
-from conftest import BUILD
+from ipxdp import paths
+from ipxdp.project import PROGRAMS
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-TOOL = ROOT / "hardening" / "verify_stats.py"
-PROGRAMS = {"drop-tcp": "xdp_drop_tcp", "count": "xdp_count_proto", "port-9090": "xdp_bounce_port",
-            "blocklist": "xdp_blocklist"}
+TOOL = paths.ROOT / "hardening" / "verify_stats.py"
+BUILD = paths.build_dir()
 
 
 def verify_stats(*args):
-    return subprocess.run(["/usr/bin/python3", str(TOOL), "--build", str(BUILD), *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([paths.PYTHON, str(TOOL), "--build", str(BUILD), *args],
+                          capture_output=True, text=True, timeout=60, env=paths.python_env())
 
 
 def test_every_program_within_a_tenth_of_the_budget():

@@ -11,30 +11,23 @@ the same set-up replacing by detach-then-attach shows leaks, so the test
 can fail."""
 
 import json
-import pathlib
 import re
-import struct
-import sys
 import time
 
 import pytest
 
-from netns import namespaces
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hardening"))
-import netlab  # noqa: E402
+from ipxdp import paths, wire
+from ipxdp.netns import namespaces
+from ipxdp.project import MODE_KEYWORDS as KEYWORD
+from ipxdp.sender import Sender, senders
 
 FLOOD_PORT = 8000  # neither program lets it through: not TX_PORT
 SWAPS = 50
 LEAK_ROUNDS = 10
-KEYWORD = {"native": "xdpdrv", "generic": "xdpgeneric"}
 
 
-def tcp_syn(dst_mac, src_mac, dport):
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0,
-                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-    tcp = struct.pack("!HHIIHHHH", 40000, dport, 1, 0, (5 << 12) | 0x02, 64240, 0, 0)
-    return dst_mac + src_mac + b"\x08\x00" + ip + tcp
+def attach(ns, *args):
+    return ns.run([paths.script("xdp-attach"), *args])
 
 
 def nft_fresh(ns, table, dev):
@@ -57,11 +50,11 @@ def flood_while(tx, frame, action, table, rx):
     """Floods @frame from CPU 1 while @action() runs; returns (what the
     counter behind XDP saw, the sender's report, action's result)."""
     nft_fresh(rx, table, "rcv")
-    with netlab.senders() as procs:
-        procs.append(netlab.Sender(tx, "snd", cpu=1, flood=frame, seconds=120))
-        before = netlab.tx_packets(tx, "snd")
+    with senders() as procs:
+        procs.append(Sender(tx, "snd", cpu=1, flood=frame, seconds=120))
+        before = tx.tx_packets("snd")
         deadline = time.monotonic() + 10
-        while netlab.tx_packets(tx, "snd") < before + 1000:  # the flood is on
+        while tx.tx_packets("snd") < before + 1000:  # the flood is on
             assert time.monotonic() < deadline, "the flood did not start"
             time.sleep(0.01)
         result = action()
@@ -80,34 +73,32 @@ def pair():
 @pytest.mark.parametrize("mode", ["native", "generic"])
 def test_no_window_on_replace(pair, mode):
     tx, rx = pair
-    frame = tcp_syn(netlab.mac(rx, "rcv"), netlab.mac(tx, "snd"), FLOOD_PORT)
+    frame = wire.tcp4(FLOOD_PORT, dst=rx.link_mac("rcv"), src=tx.link_mac("snd"))
 
     # The counter sees the flood when nothing stops it.
     seen, report, _ = flood_while(tx, frame, lambda: time.sleep(0.3), "ipxdp_open", rx)
     assert report["sent"] > 1000 and seen > 1000, (seen, report)
 
-    res = netlab.script(rx, "xdp-attach", "--mode", mode, "rcv", netlab.build_dir() / "drop-tcp.o")
+    res = attach(rx, "--mode", mode, "rcv", paths.obj("drop-tcp"))
     assert res.returncode == 0, res.stderr
     line = re.compile(rf"^rcv: (drop-tcp|port-9090) attached \({mode}, prog id (\d+)\)$")
 
     def swaps():
-        done, ids, tx_seen = [], [], [netlab.tx_packets(tx, "snd")]
+        done, ids, tx_seen = [], [], [tx.tx_packets("snd")]
         for i in range(SWAPS):
             prog = "port-9090" if i % 2 == 0 else "drop-tcp"
-            res = netlab.script(rx, "xdp-attach", "--force", "--mode", mode, "rcv",
-                                netlab.build_dir() / f"{prog}.o")
+            res = attach(rx, "--force", "--mode", mode, "rcv", paths.obj(prog))
             assert res.returncode == 0, res.stderr
             m = line.match(res.stdout.strip())
             assert m and m.group(1) == prog, res.stdout
             done.append(prog)
             ids.append(int(m.group(2)))
-            tx_seen.append(netlab.tx_packets(tx, "snd"))
+            tx_seen.append(tx.tx_packets("snd"))
         return done, ids, tx_seen
 
     passed, report, (done, ids, tx_seen) = flood_while(tx, frame, swaps, "ipxdp_swap", rx)
     assert len(done) == SWAPS and len(set(ids)) == SWAPS, "every swap attached a new program"
-    state = netlab.xdp_state(rx, "rcv")
-    assert [(m, i) for m, i, _ in state] == [(mode, ids[-1])]
+    assert [(a.mode, a.id) for a in rx.attached("rcv")] == [(mode, ids[-1])]
     # The flood ran across every swap: the sender sent frames during each.
     steps = [b - a for a, b in zip(tx_seen, tx_seen[1:])]
     assert min(steps) > 0, f"no flood frames during some swaps: {steps}"
@@ -120,8 +111,8 @@ def test_detach_then_attach_leaks(pair, mode):
     """The negative control: the same flood and counter catch the window
     that a replace by detach-then-attach opens."""
     tx, rx = pair
-    frame = tcp_syn(netlab.mac(rx, "rcv"), netlab.mac(tx, "snd"), FLOOD_PORT)
-    obj = netlab.build_dir() / "drop-tcp.o"
+    frame = wire.tcp4(FLOOD_PORT, dst=rx.link_mac("rcv"), src=tx.link_mac("snd"))
+    obj = paths.obj("drop-tcp")
     rx.ip("link", "set", "dev", "rcv", KEYWORD[mode], "obj", obj, "sec", "drop-tcp")
 
     def detach_attach():

@@ -13,16 +13,15 @@
 """
 
 import os
-import pathlib
 import re
 import stat
 import subprocess
 
 import pytest
 
-from netns import namespace_with_veth
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from ipxdp.netns import namespace_with_veth
+from ipxdp import paths
+from ipxdp.paths import ROOT
 BUILD = ROOT / "build"
 SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
 OBJECTS = ["drop-tcp", "count", "port-9090", "blocklist"]
@@ -55,6 +54,7 @@ def expected_files(prefix):
     files[f"{p}/lib/ipxdp/xdp-lib.sh"] = 0o644
     files.update({f"{p}/lib/bpf/ipxdp/{o}.o": 0o644 for o in OBJECTS})
     files[f"{p}/lib/systemd/system/xdp-attach@.service"] = 0o644
+    files.update({f"{p}/lib/systemd/system/ipxdp-metrics.{u}": 0o644 for u in ("service", "timer")})
     files.update({f"{p}/share/man/man8/{s}.8": 0o644 for s in SCRIPTS})
     files.update({f"{p}/share/doc/ipxdp/{d}": 0o644 for d in docs()})
     files[f"{p}/share/doc/ipxdp/examples/eth0.conf"] = 0o644
@@ -257,7 +257,7 @@ def _options(text):
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_man_page_documents_every_option(script):
-    res = subprocess.run([str(ROOT / "scripts" / script), "--help"],
+    res = subprocess.run([str(paths.script(script)), "--help"],
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0
     man = subprocess.run(["man", "-l", str(ROOT / "man" / f"{script}.8")],

@@ -4,11 +4,11 @@ a veth in a throwaway network namespace (deleted even when a test fails)."""
 
 import pytest
 
-from conftest import BUILD
-from netns import namespace_with_veth
+from ipxdp import paths
+from ipxdp.netns import namespace_with_veth
+from ipxdp.project import PROGRAMS
 
-PROGRAMS = {"drop-tcp": "xdp_drop_tcp", "count": "xdp_count_proto", "port-9090": "xdp_bounce_port"}
-MODES = {"xdpdrv": ("xdp", 1), "xdpgeneric": ("xdpgeneric", 2)}  # ip keyword -> (json key, mode)
+MODES = {"xdpdrv": "native", "xdpgeneric": "generic"}  # ip keyword -> mode
 
 
 @pytest.fixture
@@ -20,17 +20,15 @@ def veth():
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", PROGRAMS)
 def test_attach_with_ip(veth, name, mode):
-    veth.ip("link", "set", "dev", "v0", mode, "obj", str(BUILD / f"{name}.o"), "sec", name)
-    info = veth.xdp("v0")
-    assert info is not None, "no XDP program after ip link set … xdp obj"
-    assert info["mode"] == MODES[mode][1]
-    assert info["prog"]["name"] == PROGRAMS[name]
+    veth.ip("link", "set", "dev", "v0", mode, "obj", str(paths.obj(name)), "sec", name)
+    assert veth.xdp("v0") is not None, "no XDP program after ip link set … xdp obj"
+    assert [(a.mode, a.name) for a in veth.attached("v0")] == [(MODES[mode], PROGRAMS[name])]
     veth.ip("link", "set", "dev", "v0", mode, "off")
     assert veth.xdp("v0") is None
 
 
 def test_wrong_section_is_refused(veth):
-    res = veth.run(["ip", "link", "set", "dev", "v0", "xdpdrv", "obj", str(BUILD / "drop-tcp.o"),
+    res = veth.run(["ip", "link", "set", "dev", "v0", "xdpdrv", "obj", str(paths.obj("drop-tcp")),
                     "sec", "no-such-section"])
     assert res.returncode != 0
     assert veth.xdp("v0") is None

@@ -10,20 +10,17 @@ import pytest
 from scapy.all import IP, TCP, UDP, Ether
 
 import frames
-import reference
-from bpfrun import VERDICTS, XDP_DROP, XDP_PASS, XDP_TX
-from conftest import build_config
+from ipxdp import project, reference, wire
+from ipxdp.bpf import XDP_DROP, XDP_PASS, XDP_TX, verdict_name
 
-TX_PORT, TX_MAC = build_config()
+TX_PORT, TX_MAC = project.port_9090_config()
 TABLE = frames.cases(TX_PORT) + frames.truncation_cases(TX_PORT)
 IDS = [c.name for c in TABLE]
+KEYS = range(project.COUNT_KEYS)
 
 
-def verdict_name(v):
-    return VERDICTS.get(v, f"unknown({v})")
-
-
-# The chapter's own unit tests, as it states them.
+# The chapter's own unit tests, as it states them (with scapy, as the
+# chapter does: frames built by a second, independent hand).
 
 def test_chapter_drop_tcp(drop_tcp):
     verdict, _ = drop_tcp.run(bytes(Ether() / IP() / TCP()))
@@ -70,10 +67,10 @@ def test_port_9090(port_9090, case):
 
 @pytest.mark.parametrize("case", TABLE, ids=IDS)
 def test_count(count_obj, counters, case):
-    before = {k: counters.total(k) for k in range(258)}
+    before = {k: counters.total(k) for k in KEYS}
     verdict, out = count_obj.run(case.frame)
     assert verdict == XDP_PASS and out == case.frame
-    for key in range(258):
+    for key in KEYS:
         got = counters.total(key)
         want = dict(before[key])
         if key == case.key:
@@ -83,17 +80,17 @@ def test_count(count_obj, counters, case):
 
 def test_count_totals_exact(count_obj, counters):
     """A mix of frames, each sent a known number of times."""
-    mix = [(bytes(Ether() / IP() / TCP()), 7), (bytes(Ether() / IP() / UDP()), 5),
-           (bytes(frames.eth() / frames.ip6() / UDP()), 3),
-           (bytes(frames.eth() / frames.Dot1Q() / frames.ARP()), 2),
-           (bytes(frames.eth() / frames.ip4(ihl=3)), 4)]
+    mix = [(wire.tcp4(80), 7), (wire.udp4(53), 5),
+           (frames.v6(wire.UDP, wire.udp(53)), 3),
+           (wire.eth(wire.ETH_P_ARP, [wire.dot1q(1)]) + wire.arp(), 2),
+           (frames.v4(wire.TCP, ihl=3), 4)]
     for frame, times in mix:
         count_obj.run(frame, repeat=times)
     assert counters.total(6) == {"packets": 7, "bytes": 7 * 54}
     assert counters.total(17) == {"packets": 5 + 3, "bytes": 5 * 42 + 3 * 62}
-    assert counters.total(256) == {"packets": 2, "bytes": 2 * 46}
-    assert counters.total(257) == {"packets": 4, "bytes": 4 * 34}
-    assert sum(counters.total(k)["packets"] for k in range(258)) == 21
+    assert counters.total(project.KEY_NON_IP) == {"packets": 2, "bytes": 2 * 46}
+    assert counters.total(project.KEY_MALFORMED) == {"packets": 4, "bytes": 4 * 34}
+    assert sum(counters.total(k)["packets"] for k in KEYS) == 21
 
 
 # The table itself is checked against the reference classifier, so the

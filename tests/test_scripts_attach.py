@@ -17,11 +17,11 @@ import time
 
 import pytest
 
-from netns import VethPair, wait_for
+from ipxdp import paths, project
+from ipxdp.netns import VethPair, wait_for
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPTS = ROOT / "scripts"
-OBJDIR = ROOT / "build"  # what the scripts call IPXDP_OBJDIR in the tree
+SCRIPTS = paths.scripts_dir()  # the scripts under test
+OBJDIR = paths.scripts_objdir()  # where they find an object given by name
 TAGS = {}  # object name -> tag, filled by the first attach
 
 
@@ -32,15 +32,6 @@ def run(ns, name, *args, env=None, timeout=60):
 def ok(res):
     assert res.returncode == 0, f"rc {res.returncode}: {res.stderr}"
     return res.stdout
-
-
-def attached(ns, dev):
-    """[(mode, id, name, tag)] as ip reports them."""
-    xdp = ns.link(dev).get("xdp", {})
-    entries = xdp.get("attached") or ([xdp] if "prog" in xdp else [])
-    names = {1: "native", 2: "generic", 3: "offload"}
-    return [(names[e["mode"]], e["prog"]["id"], e["prog"]["name"], e["prog"]["tag"])
-            for e in entries]
 
 
 def attach_line(dev, section, mode, already=False):
@@ -78,7 +69,7 @@ def test_attach_twice_is_idempotent(net):
     again = run(s, "xdp-attach", "--mode", "native", dev, "drop-tcp")
     assert again.stdout == f"{dev}: drop-tcp already attached (native, prog id {prog_id})\n"
     assert again.returncode == 0 and again.stderr == ""
-    assert [(m, i) for m, i, _, _ in attached(s, dev)] == [("native", prog_id)]
+    assert [(m, i) for m, i, _, _ in s.attached(dev)] == [("native", prog_id)]
 
 
 def test_same_program_from_another_path_is_the_same(net):
@@ -94,7 +85,7 @@ def test_auto_is_native_on_veth(net):
     res = run(s, "xdp-attach", dev, "count")
     assert attach_line(dev, "count", "native").fullmatch(res.stdout)
     assert res.stderr == ""
-    assert [m for m, *_ in attached(s, dev)] == ["native"]
+    assert [m for m, *_ in s.attached(dev)] == ["native"]
 
 
 @pytest.mark.parametrize("kind", ["loopback", "bridge"])
@@ -107,7 +98,7 @@ def test_auto_falls_back_to_generic_without_native_xdp(net, kind):
         res = run(s, "xdp-attach", dev, "drop-tcp")
         assert attach_line(dev, "drop-tcp", "generic").fullmatch(res.stdout)
         assert res.stderr == f"xdp-attach: {dev}: the {kind} driver has no native XDP: using generic mode\n"
-        assert [m for m, *_ in attached(s, dev)] == ["generic"]
+        assert [m for m, *_ in s.attached(dev)] == ["generic"]
         # auto again: the kernel's choice for this driver is generic, so
         # this is the same program in the mode auto picks
         again = run(s, "xdp-attach", dev, "drop-tcp")
@@ -128,26 +119,26 @@ def test_auto_with_generic_on_a_native_driver_is_another_mode(net):
     mode: refused, and left alone."""
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", "--mode", "generic", dev, "drop-tcp"))
-    before = attached(s, dev)
+    before = s.attached(dev)
     res = run(s, "xdp-attach", dev, "drop-tcp")
     assert res.returncode == 4
     assert res.stderr == (f"xdp-attach: {dev}: xdp_drop_tcp (prog id {before[0][1]}) is attached "
                           f"in generic mode, and the kernel cannot switch modes atomically: "
                           f"detach it first (xdp-detach {dev})\n")
-    assert attached(s, dev) == before
+    assert s.attached(dev) == before
 
 
 def test_different_program_same_mode_needs_force(net):
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", "--mode", "generic", dev, "drop-tcp"))
-    before = attached(s, dev)
+    before = s.attached(dev)
     res = run(s, "xdp-attach", "--mode", "generic", dev, "count")
     assert res.returncode == 4
     _, old_id, _, old_tag = before[0]
     assert res.stderr == (f"xdp-attach: {dev}: another program, xdp_drop_tcp (prog id {old_id}, "
                           f"tag {old_tag}), is attached in generic mode: use --force to replace "
                           f"it atomically\n")
-    assert attached(s, dev) == before
+    assert s.attached(dev) == before
 
 
 @pytest.mark.parametrize("mode", ["native", "generic"])
@@ -155,7 +146,7 @@ def test_force_replaces_with_one_ip_force(net, tmp_path, mode):
     """--force is one `ip -force ...`: never detach, then attach."""
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", "--mode", mode, dev, "drop-tcp"))
-    old_id = attached(s, dev)[0][1]
+    old_id = s.attached(dev)[0][1]
     log = tmp_path / "ip.log"
     shim = tmp_path / "bin"
     shim.mkdir()
@@ -167,35 +158,36 @@ def test_force_replaces_with_one_ip_force(net, tmp_path, mode):
     new = attach_line(dev, "count", mode).fullmatch(res.stdout)
     assert new and int(new.group(1)) != old_id
     changes = [line for line in log.read_text().splitlines() if " set " in f" {line} "]
-    keyword = {"native": "xdpdrv", "generic": "xdpgeneric"}[mode]
-    assert changes == [f"-force link set dev {dev} {keyword} obj {OBJDIR / 'count.o'} sec count"]
-    assert [(m, n) for m, _, n, _ in attached(s, dev)] == [(mode, "xdp_count_proto")]
+    keyword = project.MODE_KEYWORDS[mode]
+    # The scripts hand ip the object's real path (realpath).
+    assert changes == [f"-force link set dev {dev} {keyword} obj {(OBJDIR / 'count.o').resolve()} sec count"]
+    assert [(m, n) for m, _, n, _ in s.attached(dev)] == [(mode, "xdp_count_proto")]
 
 
 def test_force_never_crosses_modes(net):
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", "--mode", "generic", dev, "drop-tcp"))
-    before = attached(s, dev)
+    before = s.attached(dev)
     res = run(s, "xdp-attach", "--mode", "native", "--force", dev, "count")
     assert res.returncode == 4
     assert "detach it first" in res.stderr
-    assert attached(s, dev) == before
+    assert s.attached(dev) == before
 
 
 def test_offload_and_native_keywords(net):
     """Mode names map to ip's keywords, checked in the kernel's answer."""
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", "--mode=generic", dev, "port-9090"))
-    assert [m for m, *_ in attached(s, dev)] == ["generic"]
+    assert [m for m, *_ in s.attached(dev)] == ["generic"]
     ok(run(s, "xdp-detach", dev))
     ok(run(s, "xdp-attach", "-m", "native", dev, "port-9090"))
-    assert [m for m, *_ in attached(s, dev)] == ["native"]
+    assert [m for m, *_ in s.attached(dev)] == ["native"]
 
 
 def test_section_defaults_to_the_only_one_and_can_be_named(net):
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", dev, str(OBJDIR / "count.o"), "count"))
-    assert [n for _, _, n, _ in attached(s, dev)] == ["xdp_count_proto"]
+    assert [n for _, _, n, _ in s.attached(dev)] == ["xdp_count_proto"]
 
 
 def test_names_are_data(net):
@@ -208,12 +200,12 @@ def test_names_are_data(net):
         for dev in odd:
             res = run(s, "xdp-attach", "--", dev, "drop-tcp")
             assert attach_line(dev, "drop-tcp", "native").fullmatch(res.stdout), res.stderr
-            assert [n for _, _, n, _ in attached(s, dev)] == ["xdp_drop_tcp"]
+            assert [n for _, _, n, _ in s.attached(dev)] == ["xdp_drop_tcp"]
         status = json.loads(ok(run(s, "xdp-status", "--json")))
         assert sorted(p["interface"] for p in status) == sorted(odd)
         for dev in odd:
             assert ok(run(s, "xdp-detach", "--", dev)).startswith(f"{dev}: xdp_drop_tcp detached")
-        assert not (ROOT / "y").exists() and not pathlib.Path("y").exists()
+        assert not (paths.ROOT / "y").exists() and not pathlib.Path("y").exists()
     finally:
         s.run(["ip", "link", "del", "name", odd[0]])
         s.run(["ip", "link", "del", "name", odd[2]])
@@ -241,7 +233,7 @@ def test_second_caller_waits_for_the_lock(net):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.5)
         assert proc.poll() is None, "xdp-attach did not wait for the lock"
-        assert attached(s, dev) == []
+        assert s.attached(dev) == []
         # Release the way the scripts do: delete, then unlock.  The waiter
         # must notice that it locked a deleted file and lock the new one.
         path.unlink()
@@ -279,7 +271,7 @@ def test_concurrent_attaches_serialise(net):
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     words = sorted("already" if "already" in out else "attached" for out, _ in outs)
     assert words == ["already", "already", "attached"]
-    assert len(attached(s, dev)) == 1
+    assert len(s.attached(dev)) == 1
     assert not lock_path(s).exists()
 
 
@@ -289,22 +281,22 @@ def test_concurrent_attaches_serialise(net):
 def test_detach_whatever_mode(net, mode):
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", "--mode", mode, dev, "drop-tcp"))
-    prog_id = attached(s, dev)[0][1]
+    prog_id = s.attached(dev)[0][1]
     assert ok(run(s, "xdp-detach", dev)) == f"{dev}: xdp_drop_tcp detached ({mode}, prog id {prog_id})\n"
-    assert attached(s, dev) == []
+    assert s.attached(dev) == []
     assert ok(run(s, "xdp-detach", dev)) == f"{dev}: nothing attached\n"
 
 
 def test_detach_only_the_given_mode(net):
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", "--mode", "generic", dev, "drop-tcp"))
-    before = attached(s, dev)
+    before = s.attached(dev)
     res = run(s, "xdp-detach", "--mode", "native", dev)
     assert (res.returncode, res.stdout) == (0, f"{dev}: nothing attached in native mode\n")
-    assert attached(s, dev) == before
+    assert s.attached(dev) == before
     res = run(s, "xdp-detach", "--mode", "generic", dev)
     assert res.stdout == f"{dev}: xdp_drop_tcp detached (generic, prog id {before[0][1]})\n"
-    assert attached(s, dev) == []
+    assert s.attached(dev) == []
 
 
 def test_detach_removes_what_ip_xdp_off_leaves(net):
@@ -312,9 +304,9 @@ def test_detach_removes_what_ip_xdp_off_leaves(net):
     s, dev = net.server, net.server.dev
     ok(run(s, "xdp-attach", "--mode", "generic", dev, "drop-tcp"))
     s.ip("link", "set", "dev", dev, "xdp", "off")
-    assert [m for m, *_ in attached(s, dev)] == ["generic"]
+    assert [m for m, *_ in s.attached(dev)] == ["generic"]
     ok(run(s, "xdp-detach", dev))
-    assert attached(s, dev) == []
+    assert s.attached(dev) == []
 
 
 # --- xdp-status -------------------------------------------------------------------
@@ -338,7 +330,7 @@ def test_status_names_ours_and_shows_others(net):
                  str(OBJDIR / "port-9090.o")])                    # xdp-loader
     assert res.returncode == 0, res.stderr
     # bpftool, with a pin in a private bpffs that vanishes afterwards
-    fixture = OBJDIR / "fixtures" / "xdp-pass.o"
+    fixture = paths.fixture("xdp-pass")
     res = c.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                  'mount -t bpf bpf /sys/fs/bpf && bpftool prog load "$1" /sys/fs/bpf/p type xdp'
                  ' && bpftool net attach xdpgeneric pinned /sys/fs/bpf/p dev lo', "-", str(fixture)])
@@ -347,7 +339,7 @@ def test_status_names_ours_and_shows_others(net):
         server = json.loads(ok(run(s, "xdp-status", "--json")))
         by_if = {p["interface"]: p for p in server}
         assert set(by_if) == {dev, "lo"}
-        count = attached(s, dev)[0]
+        count = s.attached(dev)[0]
         assert by_if[dev] == {"interface": dev, "ifindex": s.link()["ifindex"], "mode": "native",
                               "id": count[1], "name": "xdp_count_proto", "tag": count[3],
                               "object": "count.o", "section": "count"}
@@ -386,14 +378,14 @@ def test_status_leaves_nothing_loaded(net, tmp_path):
         (tree / "scripts" / f.name).write_bytes(f.read_bytes())
         (tree / "scripts" / f.name).chmod(0o755)
     func = "ipxdp_uniq_probe"  # tests/fixtures/uniq.c
-    shutil.copy(ROOT / "build" / "fixtures" / "uniq.o", tree / "build" / "uniq.o")
+    shutil.copy(paths.fixture("uniq"), tree / "build" / "uniq.o")
     s.ip("link", "set", "dev", s.dev, "xdpgeneric", "obj", str(tree / "build" / "uniq.o"), "sec", "uniq")
 
     def loaded():
         progs = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
                                           text=True, check=True).stdout)
         return sorted(p["id"] for p in progs if p.get("name") == func)
-    attached_id = attached(s, s.dev)[0][1]
+    attached_id = s.attached(s.dev)[0][1]
     assert loaded() == [attached_id]
 
     temp = tmp_path / "tmp"
@@ -413,7 +405,7 @@ def test_stats_once_text_and_json(net):
     s, c = net.server, net.client
     ok(run(s, "xdp-attach", s.dev, "count"))
     assert c.run(["ping", "-c", "2", "-i", "0.1", s.ip4]).returncode == 0
-    prog_id = attached(s, s.dev)[0][1]
+    prog_id = s.attached(s.dev)[0][1]
     totals = json.loads(ok(run(s, "xdp-stats", "--once", "--json", s.dev)))
     assert totals["protocols"]["icmp"] == {"packets": 2, "bytes": 196}
     text = ok(run(s, "xdp-stats", "--once", s.dev)).splitlines()
@@ -434,7 +426,7 @@ def test_stats_once_text_and_json(net):
 def test_stats_stream_text(net):
     s = net.server
     ok(run(s, "xdp-attach", s.dev, "count"))
-    prog_id = attached(s, s.dev)[0][1]
+    prog_id = s.attached(s.dev)[0][1]
     out = ok(run(s, "xdp-stats", "-i", "0.2", "-c", "2", s.dev)).splitlines()
     assert out[0] == f"{s.dev}: packets/s and bytes/s per protocol every 0.2 s (count prog id {prog_id})"
     assert len([line for line in out if re.fullmatch(rf"\d\d:\d\d:\d\d {s.dev}", line)]) == 2
@@ -443,7 +435,7 @@ def test_stats_stream_text(net):
 def test_stats_stops_when_count_goes_away(net):
     s = net.server
     ok(run(s, "xdp-attach", s.dev, "count"))
-    prog_id = attached(s, s.dev)[0][1]
+    prog_id = s.attached(s.dev)[0][1]
     proc = subprocess.Popen(s.command([str(SCRIPTS / "xdp-stats"), "--json", "-i", "0.2", s.dev]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -471,8 +463,9 @@ def test_stats_sigterm_is_a_clean_stop(net):
 
 
 def test_stats_reads_maps_without_btf(net, tmp_path):
-    """Without BTF, bpftool dumps raw little-endian bytes instead of
-    "formatted" values; xdp-stats decodes those to the same numbers."""
+    """Without BTF, bpftool dumps only the raw bytes, no "formatted" values
+    (here also pretty-printed, as jq writes it): xdp-stats reads the raw
+    bytes in either case, to the same numbers."""
     s, c = net.server, net.client
     ok(run(s, "xdp-attach", s.dev, "count"))
     assert c.run(["ping", "-c", "3", "-i", "0.1", s.ip4]).returncode == 0

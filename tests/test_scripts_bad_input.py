@@ -18,11 +18,11 @@ import tempfile
 
 import pytest
 
-from netns import VethPair
+from ipxdp import paths
+from ipxdp.netns import VethPair
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPTS = ROOT / "scripts"
-OBJDIR = ROOT / "build"
+SCRIPTS = paths.scripts_dir()  # the scripts under test
+OBJDIR = paths.scripts_objdir()  # where they find an object given by name
 COMMANDS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
 NEEDS_ROOT = "needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)"
 NO_CAPS = "needs root: running as uid 0 but without CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF"
@@ -34,8 +34,7 @@ def objs(tmp_path_factory):
     d = tmp_path_factory.mktemp("objs")
     text = d / "notes.o"
     text.write_text("not an object\n")
-    fixtures = OBJDIR / "fixtures"
-    return {"bad": fixtures / "unchecked.o", "two": fixtures / "two-sections.o",
+    return {"bad": paths.fixture("unchecked"), "two": paths.fixture("two-sections"),
             "text": text, "dir": d}
 
 

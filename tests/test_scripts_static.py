@@ -3,14 +3,15 @@
 `make install` and the docs rely on (markers, version, help, exit codes)."""
 
 import os
-import pathlib
 import re
 import subprocess
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPTS = ROOT / "scripts"
+from ipxdp import paths
+
+ROOT = paths.ROOT
+SCRIPTS = paths.scripts_dir()  # the scripts under test
 COMMANDS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
 LIB = SCRIPTS / "xdp-lib.sh"
 SPDX = "SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause"

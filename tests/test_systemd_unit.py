@@ -14,16 +14,14 @@
 """
 
 import os
-import pathlib
 import re
 import shlex
 import subprocess
 
 import pytest
 
-from netns import namespace_with_veth
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from ipxdp.netns import namespace_with_veth
+from ipxdp.paths import ROOT
 UNIT = "xdp-attach@.service"
 
 

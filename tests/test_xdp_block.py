@@ -17,8 +17,11 @@ import time
 
 import pytest
 
-import blocklist_reference as ref
-from blocklist_env import OBJECT, SCRIPTS, PrivateBpffs, build_config, build_object
+from ipxdp import blocklist_reference as ref
+from ipxdp import paths, project, wire
+from ipxdp.netns import PrivateBpffs
+
+SCRIPTS = paths.scripts_dir()  # the scripts under test
 
 NEEDS_ROOT = "needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)"
 
@@ -29,10 +32,14 @@ def fs():
         yield bpffs
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
+@pytest.fixture
+def small(small_blocklist):
     """blocklist.o built with room for 8 prefixes and 4 counter slots."""
-    return build_object(tmp_path_factory.mktemp("small-src"), 8, 4)
+    return small_blocklist
+
+
+def udp4(src):
+    return wire.eth(wire.ETH_P_IP) + wire.ipv4(wire.UDP, wire.udp(53), src=wire.ip4(src))
 
 
 def state(fs):
@@ -247,10 +254,9 @@ def test_prefixes_beyond_the_counter_slots(fs, small):
     """They block like the others, and are counted in the totals only."""
     obj = ["--object", str(small)]
     fs.block(*obj, "load", "-", input="".join(f"192.0.2.{i}\n" for i in range(6)), check=True)
-    from scapy.all import IP, UDP, Ether
     with fs.load_object(small) as prog:
         for i in range(6):
-            v, _ = prog.run(bytes(Ether() / IP(src=f"192.0.2.{i}") / UDP()), repeat=i + 1)
+            v, _ = prog.run(udp4(f"192.0.2.{i}"), repeat=i + 1)
             assert v == 1  # XDP_DROP
     # Ids go in file order, lowest first: the first four have the slots.
     entries = {e["prefix"]: e["packets"] for e in json.loads(
@@ -352,7 +358,7 @@ def test_mounts_bpffs_on_sys_fs_bpf_if_none(tmp_path):
 def test_maps_of_another_build_are_refused_then_migrated(fs, small):
     fs.block("--object", str(small), "add", "198.51.100.0/24", "2001:db8::/32", check=True)
     fs.block("--object", str(small), "add", "--allow", "198.51.100.7", check=True)
-    config = build_config()
+    config = project.blocklist_config()
     refused(fs, ["list"], 4,
             "the list in pinned map ipxdp_block (map id %d: lpm_trie, key 24, value 4, 8 entries, flags 1) "
             "is not what blocklist defines (lpm_trie, key 24, value 4, %d entries, flags 1): it holds 8 "
@@ -373,10 +379,9 @@ def test_maps_of_another_build_are_refused_then_migrated(fs, small):
                           "allow": [{"prefix": "198.51.100.7/32", "packets": 0, "bytes": 0}]}
     assert fs.block("migrate", check=True).stdout == "unchanged: the pinned maps are what blocklist defines\n"
     # The object of this build reuses them, and blocks with them.
-    from scapy.all import IP, UDP, Ether
-    with fs.load_object(OBJECT) as prog:
-        assert prog.run(bytes(Ether() / IP(src="198.51.100.1") / UDP()))[0] == 1
-        assert prog.run(bytes(Ether() / IP(src="198.51.100.7") / UDP()))[0] == 2
+    with fs.load_object() as prog:
+        assert prog.run(udp4("198.51.100.1"))[0] == 1
+        assert prog.run(udp4("198.51.100.7"))[0] == 2
 
 
 def test_a_list_of_the_wrong_value_size_is_refused(fs):
@@ -396,7 +401,7 @@ def test_a_list_of_the_wrong_value_size_is_refused(fs):
     wrong = fs.slot_map_id("ipxdp_block")
     message = (f"the list in pinned map ipxdp_block (map id {wrong}: lpm_trie, key 24, value 8, 16 entries, "
                f"flags 1) is not what blocklist defines (lpm_trie, key 24, value 4, "
-               f"{build_config()['BLOCKLIST_MAX']} entries, flags 1): blocklist would find nothing in it and "
+               f"{project.blocklist_config()['BLOCKLIST_MAX']} entries, flags 1): blocklist would find nothing in it and "
                f"block nothing; xdp-block migrate rebuilds the lists")
     for args in (["list"], ["add", "192.0.2.1"], ["load", "-"], ["stats"], ["check", "192.0.2.1"]):
         refused(fs, args, 4, message, input="192.0.2.1\n")

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
-"""Throwaway network namespaces joined by a veth pair, for tests.
+"""Throwaway network namespaces, entered the nsenter way.
 
-    from netns import VethPair
+    from ipxdp.netns import VethPair
 
     with VethPair("ipxdp-e2e") as net:
         net.client.run(["ping", "-c", "1", net.server.ip4], check=True)
@@ -17,11 +17,13 @@ and carries no background packets of its own (the kernel still sends the
 odd MLD report for the IPv6 addresses: count on ICMPv6 being present).
 
 Each side is a `Namespace`: `name`, `path` (/var/run/netns/NAME), `dev`,
-`ip4`, `ip6`, `mac`, `run()` / `popen()` to run commands inside it, and
-`link()` / `xdp()` to read a link's state (`ip -j -d -s link show`).
-Commands are run through `nsenter --net=PATH`, which, unlike `ip netns
-exec` and `ip -n`, does not remount /sys: bpffs pins made inside stay
-visible, so bpftool works as it does outside.
+`ip4`, `ip6`, `mac`, `run()` / `popen()` to run commands inside it,
+`link()` / `xdp()` to read a link's state (`ip -j -d -s link show`),
+`attached()` for the programs on it, `count_counters()` for count's
+counters through bpftool.  Commands are run through `nsenter --net=PATH`,
+which, unlike `ip netns exec` and `ip -n`, does not remount /sys: bpffs
+pins made inside stay visible, so bpftool works as it does outside, and an
+object with pinned maps attached from inside uses the pins.
 
 Everything is removed on exit, also when the body raised: the processes
 started with popen() (their whole process group), then both namespaces
@@ -44,15 +46,40 @@ carry no packet at all that a test did not send, not even MLD.
 
 is the common case: one namespace ("<prefix>-<pid>-<n>-ns") with a veth
 pair inside, both ends up; `ns.dev` is the first end.
+
+`Namespaces(prefix)` is the set underneath, for a caller that adds
+namespaces one at a time (the bench); `remove_stale(prefix)` deletes the
+namespaces of that prefix whose process is gone (a run killed outright).
+
+Pinned maps get the same care.  blocklist pins its maps by name, one host
+list; a test must never see or touch the host's.  `PrivateBpffs` mounts a
+bpffs of its own (a new, empty instance) on a temporary directory and
+hands it to `ip`, xdp-block and xdp-stats as TC_BPF_MNT, which they read
+exactly as they would /sys/fs/bpf:
+
+    with PrivateBpffs() as fs:
+        fs.block("add", "198.51.100.0/24", check=True)   # scripts/xdp-block
+        with fs.load_object() as obj:                   # build/blocklist.o,
+            verdict, _ = obj.run(frame)                 # reusing those pins
+        ns.run([paths.script("xdp-attach"), "eth0", "blocklist"], env=fs.env)
+
+On exit it is unmounted, and every map pinned in it goes with it.
 """
 
+import collections
 import contextlib
 import itertools
 import json
 import os
+import pathlib
+import re
 import signal
 import subprocess
+import sys
+import tempfile
 import time
+
+from . import bpf, paths, project
 
 NETNS_DIR = "/var/run/netns"
 _counter = itertools.count()
@@ -64,10 +91,17 @@ def unique_name(prefix):
 
 
 class CommandFailed(subprocess.CalledProcessError):
-    """A CalledProcessError that also says what the command wrote on stderr."""
+    """A CalledProcessError that also says what the command wrote on stderr;
+    its first line is the command, its exit status and stderr's first line."""
 
     def __str__(self):
-        return f"{super().__str__()} {(self.stderr or '').strip()}"
+        cmd = " ".join(map(str, self.cmd))
+        return f"'{cmd}' failed (exit {self.returncode}): {(self.stderr or '').strip()}"
+
+
+# One program attached to a link, as `ip -j link` reports it; mode is a
+# name ("native", "generic", "offload").
+Attached = collections.namedtuple("Attached", "mode id name tag")
 
 
 class Namespace:
@@ -114,6 +148,43 @@ class Namespace:
     def xdp(self, dev=None):
         """The "xdp" part of link(DEV): what is attached (None: nothing)."""
         return self.link(dev).get("xdp")
+
+    def attached(self, dev=None):
+        """[Attached(mode, id, name, tag)] on link DEV, sorted."""
+        xdp = self.xdp(dev) or {}
+        entries = xdp.get("attached") or ([xdp] if "prog" in xdp else [])
+        return sorted(Attached(project.XDP_MODES.get(e["mode"], e["mode"]), e["prog"]["id"],
+                               e["prog"].get("name"), e["prog"].get("tag"))
+                      for e in entries)
+
+    def link_mac(self, dev=None):
+        """Link DEV's MAC address as 6 bytes."""
+        return bytes.fromhex(self.link(dev)["address"].replace(":", ""))
+
+    def tx_packets(self, dev=None):
+        return self.link(dev)["stats64"]["tx"]["packets"]
+
+    def bpftool(self, *args):
+        """`bpftool -j ARGS` inside, parsed."""
+        return json.loads(self.run(["bpftool", "-j", *args], check=True).stdout)
+
+    def count_counters(self, dev=None):
+        """count's counters on link DEV, per key and CPU, read with bpftool
+        through the one program attached there: {key: [(packets, bytes)
+        per CPU]}, keys whose slots are all zero left out."""
+        (program,) = self.attached(dev)
+        for map_id in self.bpftool("prog", "show", "id", str(program.id)).get("map_ids", []):
+            if self.bpftool("map", "show", "id", str(map_id)).get("name") == project.COUNT_MAP:
+                break
+        else:
+            raise LookupError(f"no {project.COUNT_MAP} map on prog {program.id}")
+        out = {}
+        for entry in self.bpftool("map", "dump", "id", str(map_id)):
+            f = entry["formatted"]
+            per_cpu = [tuple(v["value"][k] for k in project.COUNT_FIELDS) for v in f["values"]]
+            if any(any(c) for c in per_cpu):
+                out[f["key"]] = per_cpu
+        return out
 
     def sysctl(self, **settings):
         """Set sysctls inside, e.g. sysctl(**{"net.ipv4.ip_forward": 1})."""
@@ -174,6 +245,52 @@ QUIET_IPV6 = {
 NO_IPV6 = {f"net.ipv6.conf.{scope}.disable_ipv6": 1 for scope in ("all", "default")}
 
 
+class Namespaces:
+    """Namespaces named "<prefix>-<pid>-<n>-<role>", created one by one
+    with add() (see Namespace.create), deleted together by close()."""
+
+    def __init__(self, prefix, ipv6=True):
+        self.base = unique_name(prefix)
+        self.ipv6 = ipv6
+        self.made = []
+
+    def add(self, role):
+        ns = Namespace(f"{self.base}-{role}")
+        self.made.append(ns)  # before it exists: delete() tolerates that
+        ns.create(ipv6=self.ipv6)
+        return ns
+
+    def close(self):
+        """Stops every namespace's processes, then deletes the namespaces;
+        returns the names of those that could not be deleted."""
+        for ns in self.made:
+            ns.stop_processes()
+        for ns in reversed(self.made):
+            ns.delete()
+        left = [ns.name for ns in self.made if os.path.exists(ns.path)]
+        self.made = []
+        return left
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def remove_stale(prefix):
+    """Deletes the namespaces "<prefix>-<pid>-..." whose process <pid> no
+    longer exists (a run killed outright); returns their names."""
+    removed = []
+    names = os.listdir(NETNS_DIR) if os.path.isdir(NETNS_DIR) else []
+    for name in sorted(names):
+        m = re.match(re.escape(prefix) + r"-(\d+)-", name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            Namespace(name).delete()
+            removed.append(name)
+    return removed
+
+
 class VethPair:
     """Two namespaces, client and server, joined by a veth pair."""
 
@@ -228,15 +345,8 @@ def namespaces(prefix, *roles, ipv6=True):
     """One Namespace per role, "<prefix>-<pid>-<n>-<role>", created (see
     Namespace.create); yields them as a list and deletes them on exit, also
     when the body raised."""
-    base = unique_name(prefix)
-    made = [Namespace(f"{base}-{role}") for role in roles]
-    try:
-        for ns in made:
-            ns.create(ipv6=ipv6)
-        yield made
-    finally:
-        for ns in made:
-            ns.delete()
+    with Namespaces(prefix, ipv6=ipv6) as made:
+        yield [made.add(role) for role in roles]
 
 
 @contextlib.contextmanager
@@ -263,5 +373,75 @@ def wait_for(predicate, timeout=5.0, interval=0.05):
         time.sleep(interval)
 
 
-__all__ = ["VethPair", "Namespace", "namespaces", "namespace_with_veth", "unique_name",
-           "wait_for", "CommandFailed", "QUIET_IPV6", "NO_IPV6", "NETNS_DIR"]
+class PrivateBpffs:
+    """A bpffs of its own on a temporary directory (see the top)."""
+
+    def __init__(self):
+        self.root = None
+
+    def __enter__(self):
+        self.root = pathlib.Path(tempfile.mkdtemp(prefix="ipxdp-bpffs-"))
+        try:
+            subprocess.run(["mount", "-t", "bpf", "bpf", str(self.root)], check=True,
+                           capture_output=True, text=True)
+        except BaseException:
+            self.root.rmdir()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
+        self.root.rmdir()
+
+    @property
+    def globals(self):
+        """Where iproute2 (and xdp-block) pin: TC_BPF_MNT/tc/globals."""
+        return self.root / "tc" / "globals"
+
+    @property
+    def env(self):
+        """This process's environment with TC_BPF_MNT set to this bpffs."""
+        return dict(os.environ, TC_BPF_MNT=str(self.root))
+
+    def block(self, *args, input=None, check=False, timeout=120):
+        """xdp-block ARGS (paths.script) with this bpffs; the CompletedProcess."""
+        res = subprocess.run([str(paths.script("xdp-block")), *args], input=input,
+                             capture_output=True, text=True, env=self.env, timeout=timeout)
+        if check and res.returncode != 0:
+            raise CommandFailed(res.returncode, res.args, res.stdout, res.stderr)
+        return res
+
+    def lists(self, *args):
+        """`xdp-block list --json ARGS` as a dict."""
+        return json.loads(self.block("list", "--json", *args, check=True).stdout)
+
+    def stats(self):
+        """`xdp-block stats --json` as a dict."""
+        return json.loads(self.block("stats", "--json", check=True).stdout)
+
+    def load_object(self, path=None):
+        """A bpf.BpfObject of @path (default: the blocklist under test)
+        whose maps pinned by name are the ones pinned here."""
+        self.globals.mkdir(parents=True, exist_ok=True)
+        return bpf.BpfObject(path or paths.obj("blocklist"), pin_root=self.globals)
+
+    def pins(self):
+        """The names pinned in tc/globals, sorted."""
+        return sorted(p.name for p in self.globals.iterdir()) if self.globals.exists() else []
+
+    def map_info(self, *spec):
+        """`bpftool -j map show SPEC` ("pinned", PATH or "id", ID) as a dict."""
+        out = subprocess.run(["bpftool", "-j", "map", "show", *map(str, spec)],
+                             check=True, capture_output=True, text=True).stdout
+        return json.loads(out)
+
+    def slot_map_id(self, name):
+        """The id of the list map in slot 0 of the outer map pinned as @name."""
+        out = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", str(self.globals / name),
+                              "key", "0", "0", "0", "0"], check=True, capture_output=True, text=True).stdout
+        return int.from_bytes(bytes(int(b, 16) for b in json.loads(out)["value"]), sys.byteorder)
+
+
+__all__ = ["VethPair", "Namespace", "Namespaces", "namespaces", "namespace_with_veth",
+           "remove_stale", "unique_name", "wait_for", "Attached", "CommandFailed",
+           "QUIET_IPV6", "NO_IPV6", "NETNS_DIR", "PrivateBpffs"]

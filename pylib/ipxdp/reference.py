@@ -1,9 +1,17 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """The parsing rules and the three programs, restated in plain Python.
 
-This is the specification the BPF objects are tested against: it shares no
-code with include/parse.h, reads the frame as bytes, and says for every frame
-what each program must do with it.
+This is the specification the BPF objects are judged by, so it stands
+alone: it shares no code with include/parse.h or any other C file, reads
+nothing the build produced, and imports nothing from this package (not the
+frame builders of wire.py, nor the constants project.py reads from the C
+headers).  Each rule is written out here again, from the documents, and
+the tests check the objects, the hand-written frame table and this module
+against each other.  Keep it that way: a helper shared with the builders
+or the C code would let one mistake agree with itself.
+
+It reads the frame as bytes and says for every frame what each program
+must do with it.
 """
 
 import struct
@@ -122,7 +130,3 @@ def port_9090(frame, tx_port, tx_mac):
 def count(frame):
     """-> (key, bytes) the frame adds to count's counters; it always passes."""
     return parse(frame).key, len(frame)
-
-
-def parse_mac(text):
-    return bytes(int(b, 16) for b in text.split(":"))

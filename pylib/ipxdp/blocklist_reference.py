@@ -1,21 +1,33 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """blocklist's rules, restated with Python's ipaddress module.
 
-It shares no code with progs/blocklist.c or scripts/xdp-block: the frame's
-class comes from reference.parse (the parser's rules), the source address
-from the bytes at the IP header, and each list's decision from ipaddress
-networks, longest prefix first.
+Like reference.py, this is the specification: it shares no code with
+progs/blocklist.c, include/blocklist.h, scripts/xdp-block or the frame
+builders, and imports nothing of this package but reference.py.  The
+frame's class comes from reference.parse (the parser's rules), the source
+address from the bytes at the IP header, and each list's decision from
+ipaddress networks, longest prefix first:
+
+    not IP -> PASS (passed); malformed -> DROP (malformed);
+    source in the allow list -> PASS (allowed), whatever the block list holds;
+    source in the block list -> DROP (blocked); else PASS (passed).
+
+A frame counts once, in its total and on the entry that decided it.  An
+IPv4-mapped IPv6 address (::ffff:a.b.c.d) is an IPv6 address: only IPv6
+entries match it.
 
     lists = Lists(block=["198.51.100.0/24"], allow=["198.51.100.7"])
-    lists.decide(frame)  ->  Decision("PASS", "allowed", IPv4Network('198.51.100.7/32'))
+    lists.decide(frame)  ->  Decision("PASS", "allowed", ("allow", IPv4Network('198.51.100.7/32')))
 """
 
 import ipaddress
 import struct
 
-import reference
+from . import reference
 
-VLAN_TPIDS = reference.VLAN_TPIDS
+# The totals, in the order the object keeps them (include/blocklist.h says
+# it again; tests/test_python_layout.py compares the two).
+TOTALS = ("passed", "blocked", "allowed", "malformed", "uncounted")
 
 
 class Decision:
@@ -36,7 +48,7 @@ class Decision:
 def l3_offset(frame):
     """Where the IP header starts in a frame reference.parse calls IP."""
     ethertype, off = struct.unpack_from("!H", frame, 12)[0], 14
-    while ethertype in VLAN_TPIDS:
+    while ethertype in reference.VLAN_TPIDS:
         ethertype, off = struct.unpack_from("!H", frame, off + 2)[0], off + 4
     return ethertype, off
 
@@ -47,18 +59,6 @@ def source(frame):
     if ethertype == reference.ETH_P_IP:
         return ipaddress.IPv4Address(frame[off + 12:off + 16])
     return ipaddress.IPv6Address(frame[off + 8:off + 24])
-
-
-def with_source(frame, address):
-    """@frame with its source address replaced (it must be an IP frame of
-    the address's family); nothing else changes, not even the checksum,
-    which no rule reads."""
-    ethertype, off = l3_offset(frame)
-    address = ipaddress.ip_address(address)
-    start = off + (12 if ethertype == reference.ETH_P_IP else 8)
-    packed = address.packed
-    assert (len(packed) == 4) == (ethertype == reference.ETH_P_IP)
-    return frame[:start] + packed + frame[start + len(packed):]
 
 
 def network(text):
