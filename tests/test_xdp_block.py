@@ -18,7 +18,7 @@ import time
 import pytest
 
 from ipxdp import blocklist_reference as ref
-from ipxdp import paths, project, wire
+from ipxdp import bpf, paths, project, wire
 from ipxdp.netns import PrivateBpffs
 
 SCRIPTS = paths.scripts_dir()  # the scripts under test
@@ -126,6 +126,49 @@ def test_output_of_each_command(fs):
                           for k in ("passed", "blocked", "allowed", "malformed", "uncounted")}
     assert fs.block("stats", check=True).stdout.splitlines()[0].split() == ["TOTAL", "PACKETS", "BYTES"]
     assert fs.block("flush", "--allow", check=True).stdout == "allow: changed (1 prefix deleted)\n"
+
+
+def per_cpu_table(fs, pin):
+    """The per-CPU map pinned as @pin, opened by its id: (PerCpuArray, fd)."""
+    fd = bpf.map_fd_by_id(fs.map_info("pinned", fs.globals / pin)["id"])
+    return bpf.PerCpuArray(fd, project.BLOCKLIST_FIELDS), fd
+
+
+def test_counters_near_two_to_the_64(fs):
+    """list and stats add the CPUs' __u64 counters exactly, into --json and
+    the tables, up to 2^64 - 1 per CPU and past 2^64 in the sum."""
+    if bpf.num_possible_cpus() < 2:
+        pytest.skip("needs two CPUs")
+    top = 2 ** 64 - 1
+    fs.block("add", "198.51.100.0/24", "2001:db8::/32", "192.0.2.1", check=True)  # slots 0, 1, 2
+    values = {
+        # slot: per CPU (packets, bytes), and the exact sums
+        0: ([(top, top), (0, 0)], (top, top)),
+        1: ([(2 ** 63, top), (2 ** 63, 7)], (2 ** 64, 2 ** 64 + 6)),
+        2: ([(2 ** 53 + 1, 2 ** 53 + 3), (1, 0)], (2 ** 53 + 2, 2 ** 53 + 3)),
+    }
+    counters, fd = per_cpu_table(fs, project.BLOCKLIST_COUNTERS_MAP)
+    totals, fd2 = per_cpu_table(fs, project.BLOCKLIST_TOTALS_MAP)
+    try:
+        for slot, (per_cpu, _) in values.items():
+            counters.update(slot, [{"packets": p, "bytes": b} for p, b in per_cpu])
+        for key, per_cpu in enumerate([[(top, top), (top, top)], [(2 ** 63, 1)], [(0, 0), (top, 2)],
+                                       [(1, 1)], [(2 ** 32, 2 ** 32 - 1), (2 ** 32, 1)]]):
+            totals.update(key, [{"packets": p, "bytes": b} for p, b in per_cpu])
+    finally:
+        os.close(fd)
+        os.close(fd2)
+    sums = {"198.51.100.0/24": values[0][1], "2001:db8::/32": values[1][1], "192.0.2.1/32": values[2][1]}
+    assert fs.lists()["block"] == [{"prefix": p, "packets": sums[p][0], "bytes": sums[p][1]}
+                                   for p in ("192.0.2.1/32", "198.51.100.0/24", "2001:db8::/32")]
+    table = fs.block("list", check=True).stdout.splitlines()[1:]
+    assert [line.split()[1:] for line in table] == [
+        [p, str(sums[p][0]), str(sums[p][1])] for p in ("192.0.2.1/32", "198.51.100.0/24", "2001:db8::/32")]
+    want = {"passed": (2 * top, 2 * top), "blocked": (2 ** 63, 1), "allowed": (top, 2),
+            "malformed": (1, 1), "uncounted": (2 ** 33, 2 ** 32)}
+    assert fs.stats() == {k: {"packets": p, "bytes": b} for k, (p, b) in want.items()}
+    table = fs.block("stats", check=True).stdout.splitlines()[1:]
+    assert [line.split() for line in table] == [[k, str(p), str(b)] for k, (p, b) in want.items()]
 
 
 def test_load_from_a_file_and_stdin(fs, tmp_path):
@@ -283,7 +326,11 @@ def test_prefixes_beyond_the_counter_slots(fs, small):
     (["add", "--json", "1.2.3.4"], "--json is for list, check and stats (see xdp-block --help)"),
     (["check", "--allow", "1.2.3.4"], "--allow is for add, del, list, load and flush (check covers both "
                                       "lists) (see xdp-block --help)"),
-    (["--object"], "--object needs a value: a blocklist object (see xdp-block --help)"),
+    (["--object"], "--object needs a value (see xdp-block --help)"),
+    (["list", "--object=/x.o", "--allow", "--json", "--", "x"],
+     "too many arguments: list takes none (see xdp-block --help)"),
+    (["stats", "-a"], "--allow is for add, del, list, load and flush (stats covers both lists) "
+                      "(see xdp-block --help)"),
 ])
 def test_usage_errors(shared, args, message):
     refused(shared, args, 1, message)
