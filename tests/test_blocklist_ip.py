@@ -6,10 +6,14 @@ whichever of xdp-block and `ip` came first, and the list outlives detach
 and re-attach."""
 
 import json
+import os
+import pathlib
+import re
+import subprocess
 
 import pytest
 
-from ipxdp import paths
+from ipxdp import bpf, paths
 from ipxdp.netns import PrivateBpffs, namespace_with_veth
 
 OBJECT = paths.obj("blocklist")
@@ -92,3 +96,123 @@ def test_pins_of_another_build_stop_ip_until_migrated(veth, fs, small_blocklist)
     assert prog_maps(veth, prog) == pinned_ids(fs)
     assert [e["prefix"] for e in fs.lists()["block"]] == ["198.51.100.0/24"]
 
+
+
+# --- xdp-attach checks the maps it got ---------------------------------------------
+
+HOST_PINS = pathlib.Path("/sys/fs/bpf/tc/globals")
+
+
+def host_pins():
+    """The host's ipxdp pins and their map ids (a test must never change them)."""
+    if not HOST_PINS.is_dir():
+        return {}
+    return {p.name: json.loads(subprocess.run(["bpftool", "-j", "map", "show", "pinned", str(p)],
+                                              capture_output=True, text=True).stdout or "{}").get("id")
+            for p in HOST_PINS.glob("ipxdp_*")}
+
+
+# Without TC_BPF_MNT, ip takes the first bpffs in /proc/mounts when there is
+# none on /sys/fs/bpf: under ip netns exec that could be another test's.  So
+# the command runs in a mount namespace of its own without any bpffs, the
+# way a host looks from inside ip netns exec (its /sys is a new one).
+NO_BPFFS = "awk '$3 == \"bpf\" { print $2 }' /proc/mounts | xargs -r -n 1 umount -l; exec \"$@\""
+
+
+def netns_exec(ns, *args, env=None):
+    """ARGS run under `ip netns exec` (a mount namespace of its own, /sys
+    mounted again), as an operator might."""
+    argv = ["ip", "netns", "exec", ns.name, *map(str, args)]
+    if env is None or "TC_BPF_MNT" not in env:
+        argv = ["unshare", "--mount", "--propagation", "private", "bash", "-c", NO_BPFFS, "sh", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_xdp_attach_under_ip_netns_exec_detaches_and_says_why(veth):
+    """ip netns exec: ip mounts a bpffs of its own on /sys/fs/bpf, and the
+    program gets new maps pinned there only.  xdp-attach sees that from
+    outside its mount namespace, detaches again and says so in one line;
+    the host's pins are as before."""
+    before = host_pins()
+    res = netns_exec(veth, paths.script("xdp-attach"), veth.dev, OBJECT)
+    assert (res.returncode, res.stdout) == (4, ""), res.stderr
+    assert re.fullmatch(
+        r"xdp-attach: v0: blocklist detached again: its map ipxdp_\w+ \(map id \d+\) is pinned in a bpffs "
+        r"of this mount namespace only, not the one outside it \(/sys/fs/bpf/tc/globals there holds "
+        r"none\): ip netns exec gives ip a bpffs of its own; "
+        r"use nsenter --net=/var/run/netns/NAME instead\n", res.stderr), res.stderr
+    assert veth.xdp() is None
+    assert host_pins() == before
+    # Other objects pin nothing: ip netns exec is fine for them.
+    res = netns_exec(veth, paths.script("xdp-attach"), veth.dev, paths.obj("count"))
+    assert res.returncode == 0 and res.stdout.startswith("v0: count attached ("), res.stderr
+    assert host_pins() == before
+
+
+def test_xdp_attach_under_ip_netns_exec_with_a_shared_bpffs(veth, fs):
+    """The check is about the bpffs, not about ip netns exec: with
+    TC_BPF_MNT on a bpffs outside /sys (which ip netns exec leaves in
+    place), the pins are shared, and the attach stands."""
+    fs.block("add", "198.51.100.0/24", check=True)
+    ids = pinned_ids(fs)
+    res = netns_exec(veth, paths.script("xdp-attach"), "--mode", "generic", veth.dev, OBJECT, env=fs.env)
+    assert res.returncode == 0, res.stderr
+    assert re.fullmatch(r"v0: blocklist attached \(generic, prog id \d+\)\n", res.stdout)
+    assert prog_maps(veth, veth.xdp()["prog"]["id"]) == ids == pinned_ids(fs)
+
+
+def test_xdp_attach_with_a_bpffs_of_its_own_mount_namespace(veth, fs):
+    """A bpffs mounted over TC_BPF_MNT in a mount namespace of its own:
+    the maps pinned outside are not the ones the program gets."""
+    fs.block("add", "198.51.100.0/24", check=True)
+    outside = fs.map_info("pinned", fs.globals / "ipxdp_counters")["id"]
+    script = (f'mount -t bpf bpf "$TC_BPF_MNT" && exec nsenter --net={veth.path} -- '
+              f'{paths.script("xdp-attach")} --mode generic {veth.dev} {OBJECT}')
+    res = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
+                         capture_output=True, text=True, env=fs.env, timeout=60)
+    assert (res.returncode, res.stdout) == (4, ""), res.stderr
+    assert res.stderr.startswith("xdp-attach: v0: blocklist detached again: its map ipxdp_")
+    assert "is pinned in a bpffs of this mount namespace only, not the one outside it " in res.stderr
+    assert " there holds map id " in res.stderr and len(res.stderr.splitlines()) == 1
+    assert veth.xdp() is None
+    assert fs.map_info("pinned", fs.globals / "ipxdp_counters")["id"] == outside
+
+
+def test_the_check_finds_a_program_with_maps_of_its_own(fs):
+    """ipxdp_check_pinned_maps on a blocklist loaded with maps that are not
+    the pinned ones (unpinned, through libbpf), and on one that uses them."""
+    fs.block("flush", check=True)
+    check = f'. {paths.script("xdp-lib.sh")}; ipxdp_check_pinned_maps "$1" "$2"; ' \
+            'echo "$?: $IPXDP_MAPS_PROBLEM"'
+
+    def run(prog):
+        res = subprocess.run(["bash", "-c", check, "check", str(OBJECT), str(prog.info().id)],
+                             capture_output=True, text=True, env=fs.env)
+        assert res.stderr == ""
+        return res.stdout
+
+    with bpf.BpfObject(OBJECT) as own, fs.load_object() as shared:
+        assert run(shared) == "0: \n"
+        got = run(own)
+    assert re.fullmatch(rf"1: its map ipxdp_\w+ \(map id \d+\) is not the one pinned in {fs.globals} "
+                        rf"\(map id \d+\)\n", got), got
+
+
+def test_xdp_block_and_ip_find_the_same_bpffs_elsewhere(veth, fs):
+    """No bpffs on /sys/fs/bpf or /bpf, one elsewhere (the test's own): ip
+    pins in the first bpffs of /proc/mounts, and xdp-block and xdp-attach
+    look there too.  (A mount namespace of its own where every other bpffs
+    is unmounted; the test's bpffs is the same one outside it.)"""
+    where = fs.root
+    script = (f"awk '$3 == \"bpf\" && $2 != \"{where}\" {{ print $2 }}' /proc/mounts | "
+              f"xargs -r -n 1 umount -l; "
+              f'{paths.script("xdp-block")} add 198.51.100.0/24 >/dev/null && '
+              f'nsenter --net={veth.path} -- {paths.script("xdp-attach")} --mode generic {veth.dev} {OBJECT} && '
+              f'! mountpoint -q /sys/fs/bpf')
+    env = {k: v for k, v in os.environ.items() if k != "TC_BPF_MNT"}
+    res = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert re.fullmatch(r"v0: blocklist attached \(generic, prog id \d+\)\n", res.stdout)
+    assert prog_maps(veth, veth.xdp()["prog"]["id"]) == pinned_ids(fs)
+    assert [e["prefix"] for e in fs.lists()["block"]] == ["198.51.100.0/24"]
