@@ -1013,3 +1013,19 @@ ipxdp_require_pinned_maps()
 		die "$EX_KERNEL" "$(ipxdp_q "$dev"): $shown (prog id $prog) does not share the pinned maps: $IPXDP_MAPS_PROBLEM; and detaching it again failed"
 	die "$EX_CONFLICT" "$(ipxdp_q "$dev"): $shown detached again: $IPXDP_MAPS_PROBLEM"
 }
+
+# After ip failed to attach OBJ: if libbpf refused a map pinned by name
+# because the pin has another definition (the object was rebuilt with
+# other capacities), sets IPXDP_PIN_CONFLICT to a message naming the map
+# and the command that migrates, and returns 0.  ERR: ip's stderr.
+IPXDP_PIN_CONFLICT=
+ipxdp_pin_conflict()
+{
+	local err=$1 obj=$2 path migrate='xdp-block migrate'
+	path=$(sed -n "s/^libbpf: couldn't reuse pinned map at '\(.*\)': parameter mismatch\$/\1/p" "$err" | head -n 1)
+	[ -n "$path" ] || return 1
+	if [ "$obj" != "$IPXDP_OBJDIR/blocklist.o" ]; then
+		migrate="xdp-block --object $(ipxdp_q "$obj") migrate"
+	fi
+	IPXDP_PIN_CONFLICT="the map pinned as $(ipxdp_q "${path//\/\//\/}") has another definition than the object's (another build made it; ip refused to reuse it, and nothing was attached): $migrate moves the lists into maps like the object's"
+}

@@ -90,6 +90,14 @@ def test_pins_of_another_build_stop_ip_until_migrated(veth, fs, small_blocklist)
     assert res.returncode != 0
     assert "couldn't reuse pinned map" in res.stderr or "parameter mismatch" in res.stderr, res.stderr
     assert veth.xdp() is None
+    # xdp-attach says what it is, and which command fixes it.
+    res = veth.run([paths.script("xdp-attach"), "--mode", "generic", veth.dev, OBJECT], env=fs.env)
+    assert (res.returncode, res.stdout) == (4, "")
+    assert re.fullmatch(rf"xdp-attach: v0: the map pinned as {re.escape(str(fs.root))}/xdp/globals/ipxdp_\w+ "
+                        r"has another definition than the object's \(another build made it; ip refused to "
+                        r"reuse it, and nothing was attached\): xdp-block migrate moves the lists into maps "
+                        r"like the object's\n", res.stderr), res.stderr
+    assert veth.xdp() is None
     assert fs.block("list").returncode == 4
     fs.block("migrate", check=True)
     prog = attach(veth, fs, "xdpgeneric")
