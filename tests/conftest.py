@@ -19,6 +19,24 @@ def pytest_configure(config):
                     "namespaces): run them as root", returncode=2)
 
 
+def _host_pins():
+    """The ipxdp pins in the host's bpffs (blocklist's maps pin by name)."""
+    out = set()
+    for d in ("/sys/fs/bpf", "/sys/fs/bpf/tc/globals"):
+        if os.path.isdir(d):
+            out |= {f"{d}/{n}" for n in os.listdir(d) if n.startswith("ipxdp_")}
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_list_untouched():
+    """No test pins anything in the host's bpffs: every test that loads or
+    attaches blocklist gives it a bpffs of its own (ipxdp.netns.PrivateBpffs)."""
+    before = _host_pins()
+    yield
+    assert _host_pins() == before, "a test left blocklist pins in the host's /sys/fs/bpf"
+
+
 @pytest.fixture(scope="session")
 def tx_config():
     """port-9090's (TX_PORT, TX_MAC) as the build recorded them."""
