@@ -2,10 +2,14 @@
 #
 # ipxdp: XDP programs that load with plain iproute2.
 #
-#   make                  build build/drop-tcp.o, build/count.o, build/port-9090.o
-#                         (and build/probe/xdp-frags-probe.o, which xdp-attach uses)
+#   make                  build build/drop-tcp.o, build/count.o, build/port-9090.o,
+#                         build/blocklist.o (and build/probe/xdp-frags-probe.o,
+#                         which xdp-attach uses)
 #   make TX_PORT=8443 TX_MAC=02:11:22:33:44:55
 #                         build port-9090.o for another port and MAC
+#   make BLOCKLIST_MAX=N BLOCKLIST_COUNTERS=M
+#                         build blocklist.o with room for N prefixes per list
+#                         and M per-prefix counters (docs/design.md)
 #   make check            install what the tests need, then run them (root)
 #   make deps             install build and test dependencies (Debian 12)
 #   make clean            remove build/
@@ -20,9 +24,12 @@ PYRUN = PYTHONPATH=$(CURDIR)/pylib $(PYTHON)
 TX_PORT ?= 9090
 TX_MAC  ?= 08:00:27:dd:38:2a
 
+BLOCKLIST_MAX      ?= 2000000
+BLOCKLIST_COUNTERS ?= 262144
+
 BUILD    := build
 FIXTURES := $(BUILD)/fixtures
-PROGS    := drop-tcp count port-9090
+PROGS    := drop-tcp count port-9090 blocklist
 OBJS     := $(PROGS:%=$(BUILD)/%.o)
 # What xdp-attach loads to learn whether the kernel takes multi-buffer
 # programs (probe/xdp-frags-probe.c): not an object, so not in $(BUILD).
@@ -97,6 +104,25 @@ endif
 
 $(BUILD)/port-9090.o: BPF_CFLAGS += -DTX_PORT=$(TX_PORT) '-DTX_MAC=$(TX_MAC_BYTES)'
 $(BUILD)/port-9090.o: $(BUILD)/port-9090.config
+
+# blocklist's capacities, the same way.  A replacement list must match the
+# object's definition, so the stamp is also what tells the tests the sizes.
+BLOCKLIST_MAX_OK := $(shell echo '$(BLOCKLIST_MAX)' | grep -Ex '[1-9][0-9]{0,9}' | awk '$$1 <= 4294967295')
+BLOCKLIST_COUNTERS_OK := $(shell echo '$(BLOCKLIST_COUNTERS)' | grep -Ex '[1-9][0-9]{0,9}' | awk '$$1 < 4294967295')
+
+$(BUILD)/blocklist.config: FORCE | $(BUILD)
+ifeq ($(BLOCKLIST_MAX_OK),)
+	$(error BLOCKLIST_MAX must be a number of prefixes from 1 to 4294967295, got '$(BLOCKLIST_MAX)')
+endif
+ifeq ($(BLOCKLIST_COUNTERS_OK),)
+	$(error BLOCKLIST_COUNTERS must be a number of counters from 1 to 4294967294, got '$(BLOCKLIST_COUNTERS)')
+endif
+	$(Q)echo 'BLOCKLIST_MAX=$(BLOCKLIST_MAX) BLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS)' > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+	@echo "  CONFIG  blocklist: BLOCKLIST_MAX=$(BLOCKLIST_MAX) BLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS)"
+
+$(BUILD)/blocklist.o: BPF_CFLAGS += -DBLOCKLIST_MAX=$(BLOCKLIST_MAX)U -DBLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS)U
+$(BUILD)/blocklist.o: $(BUILD)/blocklist.config
 
 -include $(OBJS:.o=.d) $(PROBE:.o=.d) $(FIXTURE_OBJS:.o=.d)
 

@@ -3,7 +3,7 @@
 
 A Program says where its object is, which section to load, whether its
 maps must be kept off the host's bpffs (a peer's maps are pinned by name:
-see ipxdp.bpf.BpfObject's unpinned), which map entries to write after loading (a
+see ipxdp.bpf.BpfObject: without pin_root no map is pinned), which map entries to write after loading (a
 peer's rules), and the verdict it must give each frame.  load() does all of
 it; the bench checks every verdict before it times a program.
 
@@ -46,7 +46,7 @@ class Program:
 
     def load(self):
         """The loaded object, rules written; the caller closes it."""
-        obj = bpf.BpfObject(self.path, unpinned=self.peer, quiet=self.peer)
+        obj = bpf.BpfObject(self.path, quiet=self.peer)
         try:
             for mapname, key, value in self.rules:
                 bpf.set_percpu(obj.map_fd(mapname), key, value)

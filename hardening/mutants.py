@@ -5,8 +5,8 @@
     mutants.py --out DIR --clang CLANG --cflags 'BPF_CFLAGS' [--only NAME ...] [--list]
 
 (mutants.py needs PYTHONPATH=pylib, which make sets.)  Each mutant is one
-small, named edit to a COPY of include/ or scripts/ (never to the real
-files), built into DIR/<name>/.  The tests that guard the broken property
+small, named edit to a COPY of include/, progs/ or scripts/ (never to the
+real files), built into DIR/<name>/.  The tests that guard the broken property
 are then run against the copy (IPXDP_BUILD points the tests at the mutant
 objects, IPXDP_SCRIPTS at the mutant scripts) and must fail.  Before any
 mutant, the same tests must pass on unmodified copies made the same way
@@ -144,6 +144,17 @@ MUTANTS = [
            "xdp-status names a program by its tag alone",
            ("test_scripts_multibuffer.py",), tree="scripts",
            edits=[("xdp-status", "(if .name then $by_tag_name", "(if false then $by_tag_name")]),
+    # blocklist: the allow list's precedence, and the atomic reload.
+    Mutant("block-before-allow",
+           "blocklist asks the allow list only for sources the block list does not hold",
+           ("test_blocklist.py", "test_blocklist_differential.py"), tree="progs",
+           edits=[("blocklist.c", "\trule = find_rule(&ipxdp_allow, &key);\n",
+                   "\trule = find_rule(&ipxdp_block, &key) ? NULL : find_rule(&ipxdp_allow, &key);\n")]),
+    Mutant("load-in-place",
+           "xdp-block load writes the new prefixes into the live list and swaps nothing",
+           ("test_blocklist_reload.py::test_each_probe_sees_one_whole_list",), tree="scripts",
+           edits=[("xdp-block", '-v trie="$new_id"', '-v trie="${SLOT[ipxdp_$list]}"'),
+                  ("xdp-block", '\tswap_in "ipxdp_$list" "$path"\n', "\t: no swap\n")]),
     Mutant("verifier-hog",
            "looks behind 100 VLAN tags: correct for 0-2, but a quarter of the verifier's budget",
            ("test_hardening_verifier.py",),
@@ -175,20 +186,24 @@ def code_of(obj, section):
 
 
 def build_objects(m, outdir, clang, cflags):
-    """Copies include/, applies the edits, builds every program's object
-    (port-9090 with the tree's build config) into @outdir."""
-    inc = outdir / "include"
+    """Copies include/ and progs/, applies the edits to the mutant's tree,
+    builds every program's object (port-9090 and blocklist with the tree's
+    build config) into @outdir."""
+    inc, src = outdir / "include", outdir / "progs"
     shutil.copytree(ROOT / "include", inc)
-    apply_edits(inc, m.edits)
+    shutil.copytree(ROOT / "progs", src)
+    apply_edits(outdir / m.tree, m.edits)
     tx_port, tx_mac = project.port_9090_config(ROOT / "build")
-    shutil.copy(ROOT / "build" / "port-9090.config", outdir)
+    config = project.blocklist_config(ROOT / "build")
+    for f in ("port-9090.config", "blocklist.config"):
+        shutil.copy(ROOT / "build" / f, outdir)
     changed = False
     for prog in project.PROGRAMS:
         obj = outdir / f"{prog}.o"
-        extra = [f"-DTX_PORT={tx_port}", "-DTX_MAC=" + ",".join(f"0x{b:02x}" for b in tx_mac)] \
-            if prog == "port-9090" else []
+        extra = {"port-9090": [f"-DTX_PORT={tx_port}", "-DTX_MAC=" + ",".join(f"0x{b:02x}" for b in tx_mac)],
+                 "blocklist": [f"-D{k}={v}U" for k, v in config.items()]}.get(prog, [])
         cmd = [clang, f"-I{inc}", *shlex.split(cflags), *m.cflags, *extra,
-               "-c", str(ROOT / "progs" / f"{prog}.c"), "-o", str(obj)]
+               "-c", str(src / f"{prog}.c"), "-o", str(obj)]
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if res.returncode:
             raise Failure(f"{m.name}: {prog}.o does not build: {res.stderr.strip().splitlines()[-1:]}")
@@ -242,7 +257,7 @@ def copies(m, mdir, args):
     points the tests at it."""
     shutil.rmtree(mdir, ignore_errors=True)
     mdir.mkdir(parents=True)
-    if m.tree == "include":
+    if m.tree in ("include", "progs"):
         build_objects(m, mdir, args.clang, args.cflags)
         return {"IPXDP_BUILD": str(mdir)}
     build_scripts(m, mdir)
@@ -262,7 +277,7 @@ def main():
         for m in MUTANTS:
             print(f"{m.name:<27} {m.what}  [{', '.join(m.tests)}]")
         return 0 if chosen or args.list else 2
-    if not args.cflags and any(m.tree == "include" for m in chosen):
+    if not args.cflags and any(m.tree in ("include", "progs") for m in chosen):
         print("mutants: --cflags is needed to build parser mutants (run make mutants)", file=sys.stderr)
         return 2
     out = pathlib.Path(args.out).resolve()

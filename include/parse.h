@@ -10,9 +10,9 @@
  * and sorts every frame into exactly one of three classes:
  *
  *   PKT_IP        an IPv4/IPv6 packet whose headers are all present and valid;
- *                 struct ip_info says which transport protocol it carries and
+ *                 struct ip_info says which transport protocol it carries,
  *                 whether the transport header follows (it does not in a
- *                 non-first fragment).
+ *                 non-first fragment), and where its source address is.
  *   PKT_NON_IP    anything that is not IPv4/IPv6 (ARP, LLDP, ...).
  *   PKT_MALFORMED a frame we cannot see through: a third VLAN tag, a frame
  *                 that ends inside a header, a bad IP version or IHL, a
@@ -86,6 +86,9 @@ struct cursor {
 struct ip_info {
 	__u8 proto;  /* final protocol: after IPv6 extension headers */
 	bool has_l4; /* false for a non-first fragment: no transport header */
+	__u8 version;      /* 4 or 6 */
+	const void *saddr; /* the source address in the frame, 4 or 16 bytes
+			    * inside the IP header (every fragment has it) */
 };
 
 /*
@@ -197,6 +200,8 @@ static __always_inline int parse_ipv4(struct cursor *c, struct ip_info *info)
 		return -1;
 
 	info->proto = iph->protocol;
+	info->version = 4;
+	info->saddr = &iph->saddr;
 	/* Only the fragment at offset 0 starts with the transport header. */
 	info->has_l4 = !(iph->frag_off & IPV4_FRAG_OFFSET);
 	return 0;
@@ -229,6 +234,8 @@ static __always_inline int parse_ipv6(struct cursor *c, struct ip_info *info)
 		return -1;
 	nexthdr = ip6h->nexthdr;
 	info->has_l4 = true;
+	info->version = 6;
+	info->saddr = &ip6h->saddr;
 
 #pragma unroll
 	for (int i = 0; i < IPV6_EXT_MAX_CHAIN; i++) {

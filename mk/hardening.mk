@@ -5,11 +5,11 @@
 #   make fuzz [N=1000000] [SEED=S]
 #                     the differential test at scale: N seeded random frames,
 #                     the same N padded to jumbo size through the xdp.frags
-#                     programs, and the systematic sweep, through each object
+#                     programs, the systematic sweep and blocklist rounds, through each object
 #                     and the reference classifier; every disagreement
 #                     printed as a hex frame with a replay command (about 5
 #                     minutes per million frames)
-#   make fuzz REPLAY=sweep:SEED:INDEX|random:SEED:INDEX|jumbo:SEED:INDEX
+#   make fuzz REPLAY=sweep:SEED:INDEX|random:SEED:INDEX|jumbo:SEED:INDEX|blocklist:SEED:INDEX
 #                     check that one frame again, and print it
 #   make verify-stats instructions the verifier processed for each program,
 #                     against the kernel's budget (fails above 10%)

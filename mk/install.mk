@@ -6,15 +6,24 @@
 #                       tree with dpkg-buildpackage; the .deb lands in build/deb/
 #
 # Layout (PREFIX=/usr/local):
-#   sbin/xdp-attach xdp-detach xdp-status xdp-stats     the scripts
+#   sbin/xdp-attach xdp-detach xdp-status xdp-stats xdp-block
+#                                                       the scripts
 #   lib/ipxdp/xdp-lib.sh                                their shared library
 #   lib/ipxdp/xdp-frags-probe.o                         xdp-attach's multi-buffer probe
-#   lib/bpf/ipxdp/drop-tcp.o count.o port-9090.o        the objects
+#   lib/bpf/ipxdp/drop-tcp.o count.o port-9090.o blocklist.o
+#                                                       the objects
 #   lib/systemd/system/xdp-attach@.service              boot-time attach
+#   lib/systemd/system/ipxdp-blocklist.service          the blocklist's lists at boot
 #   lib/systemd/system/ipxdp-metrics.service .timer     counters for node_exporter
 #   share/man/man8/xdp-*.8                              man pages
 #   share/doc/ipxdp/                                    README, docs, example config
+#   /etc/ipxdp/blocklist.txt allow.txt                  the lists, empty and commented
 #
+# The configuration directory is /etc/ipxdp for the system prefixes (/usr,
+# the .deb's, and /usr/local), PREFIX/etc/ipxdp for any other; the units
+# and man pages name it.  The lists are configuration: install writes them
+# only where they are missing, and uninstall removes them only when they
+# are still exactly as installed (the .deb makes them conffiles).
 # The installed copies know where they live: the line marked
 # `# @IPXDP_LIBDIR@` in each script and the lines marked `# @IPXDP_OBJDIR@`
 # and `# @IPXDP_FRAGS_PROBE@` in xdp-lib.sh are rewritten to PREFIX paths
@@ -34,10 +43,12 @@ IPXDP_OBJDIR  := $(PREFIX)/lib/bpf/ipxdp
 IPXDP_UNITDIR := $(PREFIX)/lib/systemd/system
 IPXDP_MAN8DIR := $(PREFIX)/share/man/man8
 IPXDP_DOCDIR  := $(PREFIX)/share/doc/ipxdp
+IPXDP_CONFDIR := $(if $(filter /usr /usr/local,$(PREFIX)),/etc/ipxdp,$(PREFIX)/etc/ipxdp)
 
-IPXDP_SCRIPTS   := xdp-attach xdp-detach xdp-status xdp-stats
+IPXDP_SCRIPTS   := xdp-attach xdp-detach xdp-status xdp-stats xdp-block
 IPXDP_MANPAGES  := $(IPXDP_SCRIPTS:%=%.8)
-IPXDP_UNITS     := xdp-attach@.service ipxdp-metrics.service ipxdp-metrics.timer
+IPXDP_UNITS     := xdp-attach@.service ipxdp-blocklist.service ipxdp-metrics.service ipxdp-metrics.timer
+IPXDP_LISTS     := blocklist.txt allow.txt
 IPXDP_DOCS      := $(wildcard README.md) $(sort $(wildcard docs/*.md))
 IPXDP_EXAMPLES  := systemd/eth0.conf
 
@@ -53,7 +64,8 @@ IPXDP_INSTALLED := \
 	$(addprefix $(IPXDP_DOCDIR)/examples/,$(notdir $(IPXDP_EXAMPLES)))
 
 # Directories nobody but ipxdp puts files in: removed by uninstall if empty.
-IPXDP_OWNDIRS := $(IPXDP_DOCDIR)/examples $(IPXDP_DOCDIR) $(IPXDP_OBJDIR) $(IPXDP_LIBDIR)
+IPXDP_OWNDIRS := $(IPXDP_DOCDIR)/examples $(IPXDP_DOCDIR) $(IPXDP_OBJDIR) $(IPXDP_LIBDIR) \
+	$(IPXDP_CONFDIR)
 
 # PREFIX ends up inside sed expressions, the unit and the scripts: keep it
 # to plain absolute paths.
@@ -78,10 +90,11 @@ IPXDP_SUBST_MARKER = ipxdp_subst_marker() { \
 	sed -e "s|^.*\# $$3\$$|$$4 \# $$3|" "$$1" > "$$2.tmp" && \
 	chmod "$$5" "$$2.tmp" && mv -f "$$2.tmp" "$$2"; }
 
-# Copy a file, replacing /usr/local/ with PREFIX/ (the unit, the man pages).
+# Copy a file, replacing /usr/local/ with PREFIX/ and /etc/ipxdp/ with the
+# configuration directory (the units, the man pages).
 #   ipxdp_subst_prefix SRC DST
 IPXDP_SUBST_PREFIX = ipxdp_subst_prefix() { \
-	sed -e 's|/usr/local/|$(PREFIX)/|g' "$$1" > "$$2.tmp" && \
+	sed -e 's|/usr/local/|$(PREFIX)/|g' -e 's|/etc/ipxdp/|$(IPXDP_CONFDIR)/|g' "$$1" > "$$2.tmp" && \
 	chmod 0644 "$$2.tmp" && mv -f "$$2.tmp" "$$2"; }
 
 install: install-check-prefix $(OBJS) $(PROBE)
@@ -109,10 +122,17 @@ install: install-check-prefix $(OBJS) $(PROBE)
 		ipxdp_subst_prefix "man/$$f" '$(DESTDIR)$(IPXDP_MAN8DIR)'/"$$f"; done
 	$(Q)install -m 0644 $(IPXDP_DOCS) '$(DESTDIR)$(IPXDP_DOCDIR)/'
 	$(Q)install -m 0644 $(IPXDP_EXAMPLES) '$(DESTDIR)$(IPXDP_DOCDIR)/examples/'
+	$(Q)install -d '$(DESTDIR)$(IPXDP_CONFDIR)'
+	$(Q)for f in $(IPXDP_LISTS); do \
+		[ -e '$(DESTDIR)$(IPXDP_CONFDIR)'/"$$f" ] || \
+			install -m 0644 "systemd/$$f" '$(DESTDIR)$(IPXDP_CONFDIR)'/"$$f"; done
 
 uninstall: install-check-prefix
 	@echo "  UNINSTALL $(DESTDIR)$(PREFIX)"
 	$(Q)rm -f $(IPXDP_INSTALLED:%='$(DESTDIR)%')
+	$(Q)for f in $(IPXDP_LISTS); do \
+		if cmp -s "systemd/$$f" '$(DESTDIR)$(IPXDP_CONFDIR)'/"$$f"; then \
+			rm -f '$(DESTDIR)$(IPXDP_CONFDIR)'/"$$f"; fi; done
 	$(Q)for d in $(IPXDP_OWNDIRS:%='$(DESTDIR)%'); do \
 		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; done
 

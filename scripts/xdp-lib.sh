@@ -105,7 +105,8 @@ IPXDP_EXIT_CODES_HELP="Exit codes:
   3  the kernel refused (verifier, mode not supported by the driver,
      MTU too large for XDP, ...)
   4  conflict: a different program is attached in that mode (use
-     --force), or a program is attached in another mode (detach first)
+     --force), or a program is attached in another mode (detach first),
+     or it did not get the pinned maps (detached again)
   5  busy: another xdp-attach/xdp-detach held the interface for 5 s
   6  needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)
   7  a required tool is missing"
@@ -937,4 +938,156 @@ ipxdp_percpu_sums()
 			if (p != "0" || b != "0")
 				print k "\t" p "\t" b
 		}'
+}
+
+# --- pinned maps ----------------------------------------------------------
+#
+# An object whose maps are pinned by name (blocklist) shares them with
+# every interface it is attached to, and with xdp-block, through the pins
+# in the bpffs.  `ip netns exec` (and `ip -n`) remount /sys in a mount
+# namespace of their own: ip finds no bpffs there, mounts a fresh one, and
+# the program gets new, empty maps, pinned in a bpffs nobody else sees and
+# that goes away with the command.  Seen from inside, its maps and the
+# pins agree; only outside that mount namespace do they differ.
+
+# The bpffs iproute2 uses, as it looks for one: $TC_BPF_MNT; else
+# /sys/fs/bpf or /bpf if one is a bpffs; else the first bpffs in
+# /proc/mounts, wherever it is mounted; else /sys/fs/bpf, where ip mounts
+# one.  Its maps of LIBBPF_PIN_BY_NAME are pinned in tc/globals there
+# (ipxdp_pin_dir).
+ipxdp_bpffs()
+{
+	local m
+	if [ -n "${TC_BPF_MNT:-}" ]; then
+		printf '%s' "${TC_BPF_MNT%/}"
+		return 0
+	fi
+	for m in /sys/fs/bpf /bpf; do
+		if [ "$(stat -f -c %T -- "$m" 2>/dev/null)" = bpf_fs ]; then
+			printf '%s' "$m"
+			return 0
+		fi
+	done
+	# /proc/mounts writes a blank in a path as \040.
+	m=$(awk '$3 == "bpf" && $2 !~ /\\/ { print $2; exit }' /proc/mounts 2>/dev/null) || m=
+	printf '%s' "${m:-/sys/fs/bpf}"
+}
+
+ipxdp_pin_dir()
+{
+	printf '%s/tc/globals' "$(ipxdp_bpffs)"
+}
+
+# The maps OBJ declares pinned by name (a "pinning" member of 1 in the
+# BTF of its .maps), one name a line.
+ipxdp_obj_pinned_maps()
+{
+	bpftool btf dump file "$1" 2>/dev/null | awk '
+		function num(line, f) {
+			return match(line, " " f "=[0-9]+") ? substr(line, RSTART + length(f) + 2, RLENGTH - length(f) - 2) : ""
+		}
+		/^\[[0-9]+\] / {
+			cur = substr($1, 2, length($1) - 2)
+			kind[cur] = $2
+			name[cur] = $3
+			gsub(/\047/, "", name[cur])
+			tid[cur] = num($0, "type_id")
+			elems[cur] = num($0, "nr_elems")
+			next
+		}
+		# __uint(pinning, N) is "int (*pinning)[N]"
+		/^\t\047pinning\047 / { pinning[cur] = num($0, "type_id") }
+		END {
+			for (v in kind)
+				if (kind[v] == "VAR" && (tid[v] in pinning) &&
+				    elems[tid[pinning[tid[v]]]] == 1)
+					print name[v]
+		}'
+}
+
+# The nearest ancestor of this process that is in another mount namespace,
+# as far as /proc lets us see: its pid, or nothing.
+ipxdp_outer_mount_ns()
+{
+	local mine pid=$$ ns
+	mine=$(readlink /proc/self/ns/mnt) || return 0
+	while pid=$(awk '$1 == "PPid:" { print $2 }' "/proc/$pid/status" 2>/dev/null) &&
+		[ -n "$pid" ] && [ "$pid" -gt 0 ]; do
+		ns=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null) || return 0
+		if [ "$ns" != "$mine" ]; then
+			printf '%s' "$pid"
+			return 0
+		fi
+	done
+}
+
+# The id of the map pinned at PATH, or nothing.
+ipxdp_pinned_id()
+{
+	bpftool -j map show pinned "$1" 2>/dev/null | jq -r '.id // empty' 2>/dev/null || true
+}
+
+# ipxdp_check_pinned_maps OBJ PROG_ID: for each map OBJ pins by name, the
+# program PROG_ID uses the map pinned under that name, as this mount
+# namespace sees the pin directory and, when this process is in a mount
+# namespace of its own, as the one around it sees it too.  Returns 0 when
+# it does (or OBJ pins nothing), else 1 with IPXDP_MAPS_PROBLEM saying why.
+IPXDP_MAPS_PROBLEM=
+ipxdp_check_pinned_maps()
+{
+	local obj=$1 prog=$2 names dir outer name m mname want here there
+	local -A used=()
+	IPXDP_MAPS_PROBLEM=
+	names=$(ipxdp_obj_pinned_maps "$obj")
+	[ -n "$names" ] || return 0
+	dir=$(ipxdp_pin_dir)
+	outer=$(ipxdp_outer_mount_ns)
+	for m in $(bpftool -j prog show id "$prog" 2>/dev/null | jq -r '.map_ids // [] | .[]'); do
+		mname=$(bpftool -j map show id "$m" 2>/dev/null | jq -r '.name // empty') || continue
+		used[$mname]=$m
+	done
+	while read -r name; do
+		[ -n "$name" ] || continue
+		want=${used[${name:0:15}]-} # the kernel keeps 15 bytes of a name
+		[ -n "$want" ] || continue  # a map the program does not use
+		here=$(ipxdp_pinned_id "$dir/$name")
+		if [ "$here" != "$want" ]; then
+			IPXDP_MAPS_PROBLEM="its map $name (map id $want) is not the one pinned in $(ipxdp_q "$dir") (${here:+map id $here}${here:-none there})"
+			return 1
+		fi
+		[ -n "$outer" ] || continue
+		there=$(ipxdp_pinned_id "/proc/$outer/root$dir/$name")
+		if [ "$there" != "$want" ]; then
+			IPXDP_MAPS_PROBLEM="its map $name (map id $want) is pinned in a bpffs of this mount namespace only, not the one outside it ($(ipxdp_q "$dir") there holds ${there:+map id $there}${there:-none}): ip netns exec gives ip a bpffs of its own; use nsenter --net=/var/run/netns/NAME instead"
+			return 1
+		fi
+	done <<<"$names"
+}
+
+# After attaching OBJ to DEV in MODE as PROG_ID (SHOWN: what to call it):
+# unless it uses the pinned maps (ipxdp_check_pinned_maps), detach it
+# again and exit with one line saying why.
+ipxdp_require_pinned_maps()
+{
+	local dev=$1 mode=$2 prog=$3 obj=$4 shown=$5
+	ipxdp_check_pinned_maps "$obj" "$prog" && return 0
+	ip link set dev "$dev" "$(ipxdp_mode_keyword "$mode")" off >/dev/null 2>&1 ||
+		die "$EX_KERNEL" "$(ipxdp_q "$dev"): $shown (prog id $prog) does not share the pinned maps: $IPXDP_MAPS_PROBLEM; and detaching it again failed"
+	die "$EX_CONFLICT" "$(ipxdp_q "$dev"): $shown detached again: $IPXDP_MAPS_PROBLEM"
+}
+
+# After ip failed to attach OBJ: if libbpf refused a map pinned by name
+# because the pin has another definition (the object was rebuilt with
+# other capacities), sets IPXDP_PIN_CONFLICT to a message naming the map
+# and the command that migrates, and returns 0.  ERR: ip's stderr.
+IPXDP_PIN_CONFLICT=
+ipxdp_pin_conflict()
+{
+	local err=$1 obj=$2 path migrate='xdp-block migrate'
+	path=$(sed -n "s/^libbpf: couldn't reuse pinned map at '\(.*\)': parameter mismatch\$/\1/p" "$err" | head -n 1)
+	[ -n "$path" ] || return 1
+	if [ "$obj" != "$IPXDP_OBJDIR/blocklist.o" ]; then
+		migrate="xdp-block --object $(ipxdp_q "$obj") migrate"
+	fi
+	IPXDP_PIN_CONFLICT="the map pinned as $(ipxdp_q "${path//\/\//\/}") has another definition than the object's (another build made it; ip refused to reuse it, and nothing was attached): $migrate moves the lists into maps like the object's"
 }

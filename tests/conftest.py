@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """Shared pytest fixtures: the built objects under test (paths.build_dir(),
 which the mutation tests point at broken builds), loaded once per session,
-count's counters, and the objects of the differential test."""
+count's counters, the objects of the differential test, and a blocklist.o
+of small capacities."""
 
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -14,6 +17,24 @@ def pytest_configure(config):
     if os.geteuid() != 0:
         pytest.exit("the tests need root (they load BPF programs and create network "
                     "namespaces): run them as root", returncode=2)
+
+
+def _host_pins():
+    """The ipxdp pins in the host's bpffs (blocklist's maps pin by name)."""
+    out = set()
+    for d in ("/sys/fs/bpf", "/sys/fs/bpf/tc/globals"):
+        if os.path.isdir(d):
+            out |= {f"{d}/{n}" for n in os.listdir(d) if n.startswith("ipxdp_")}
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_list_untouched():
+    """No test pins anything in the host's bpffs: every test that loads or
+    attaches blocklist gives it a bpffs of its own (ipxdp.netns.PrivateBpffs)."""
+    before = _host_pins()
+    yield
+    assert _host_pins() == before, "a test left blocklist pins in the host's /sys/fs/bpf"
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +77,20 @@ def objs():
     o = differential.Objects()
     yield o
     o.close()
+
+
+@pytest.fixture(scope="session")
+def small_blocklist(tmp_path_factory):
+    """blocklist.o built with room for 8 prefixes per list and 4 counter
+    slots (make BLOCKLIST_MAX=8 BLOCKLIST_COUNTERS=4), from a copy of the
+    sources; its path."""
+    src = tmp_path_factory.mktemp("small-blocklist")
+    for d in ("progs", "include", "tests/fixtures"):
+        shutil.copytree(paths.ROOT / d, src / d)
+    shutil.copy(paths.ROOT / "Makefile", src)
+    res = subprocess.run(["make", "--no-print-directory", "BLOCKLIST_MAX=8", "BLOCKLIST_COUNTERS=4",
+                          "build/blocklist.o"], cwd=src, capture_output=True, text=True,
+                         env=dict(os.environ, MAKEFLAGS=""))
+    assert res.returncode == 0, res.stderr
+    assert project.blocklist_config(src / "build") == {"BLOCKLIST_MAX": 8, "BLOCKLIST_COUNTERS": 4}
+    return src / "build" / "blocklist.o"

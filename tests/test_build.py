@@ -15,9 +15,11 @@ import pytest
 
 from ipxdp import paths, project, wire
 from ipxdp.bpf import XDP_DROP, XDP_TX, BpfObject
+from ipxdp.netns import PrivateBpffs
 
 BUILD, ROOT = paths.build_dir(), paths.ROOT
 OBJECTS = project.PROGRAMS
+HOST_PINS = "/sys/fs/bpf/tc/globals"
 
 
 def elf_section(obj, name):
@@ -44,9 +46,12 @@ def test_object_layout(name):
     assert ".BTF" in sections, "-g is needed for the BTF iproute2 reads .maps from"
     # No read-only or global data: `ip` would have to create maps for them.
     assert not sections & {".rodata", ".data", ".bss"}
+    pins = set(os.listdir(HOST_PINS)) if os.path.isdir(HOST_PINS) else set()
     # The plain section first: `bpftool prog load` takes the first program.
     with BpfObject(obj) as loaded:
         assert list(loaded.programs) == [name, "xdp.frags"]
+    # blocklist's maps are pinned by name: BpfObject creates them unpinned.
+    assert (set(os.listdir(HOST_PINS)) if os.path.isdir(HOST_PINS) else set()) == pins
 
 
 @pytest.fixture
@@ -101,6 +106,35 @@ def test_bad_tx_values_fail_clearly(src_copy, arg, message):
     assert res.returncode != 0
     assert message in res.stderr
     assert not (src_copy / "build/port-9090.o").exists()
+
+
+def test_blocklist_capacities_at_build_time(src_copy):
+    res = make(src_copy, "BLOCKLIST_MAX=1000", "BLOCKLIST_COUNTERS=64")
+    assert res.returncode == 0, res.stderr
+    assert "CONFIG  blocklist: BLOCKLIST_MAX=1000 BLOCKLIST_COUNTERS=64" in res.stdout
+    assert (src_copy / "build/blocklist.config").read_text() == "BLOCKLIST_MAX=1000 BLOCKLIST_COUNTERS=64\n"
+    with PrivateBpffs() as fs, fs.load_object(src_copy / "build/blocklist.o"):
+        assert fs.map_info("pinned", fs.globals / "ipxdp_counters")["max_entries"] == 64
+        assert fs.map_info("id", fs.slot_map_id("ipxdp_block"))["max_entries"] == 1000
+    # Same values: nothing to do.  Other values: blocklist.o (only) rebuilds.
+    assert "CLANG" not in make(src_copy, "BLOCKLIST_MAX=1000", "BLOCKLIST_COUNTERS=64").stdout
+    res = make(src_copy)
+    assert "CLANG   build/blocklist.o" in res.stdout and "port-9090.o" not in res.stdout
+    assert (src_copy / "build/blocklist.config").read_text() == \
+        "BLOCKLIST_MAX=2000000 BLOCKLIST_COUNTERS=262144\n"
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("BLOCKLIST_MAX=0", "BLOCKLIST_MAX must be a number of prefixes from 1 to 4294967295, got '0'"),
+    ("BLOCKLIST_MAX=1M", "BLOCKLIST_MAX must be a number of prefixes from 1 to 4294967295, got '1M'"),
+    ("BLOCKLIST_COUNTERS=4294967295",
+     "BLOCKLIST_COUNTERS must be a number of counters from 1 to 4294967294, got '4294967295'"),
+])
+def test_bad_blocklist_values_fail_clearly(src_copy, arg, message):
+    res = make(src_copy, arg)
+    assert res.returncode != 0
+    assert message in res.stderr
+    assert not (src_copy / "build/blocklist.o").exists()
 
 
 def test_check_refuses_non_root(src_copy):

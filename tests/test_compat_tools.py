@@ -25,7 +25,7 @@ import pytest
 
 from ipxdp import paths, project, wire
 from ipxdp.bpf import XDP_DROP, XDP_PASS, XDP_TX
-from ipxdp.netns import namespace_with_veth
+from ipxdp.netns import PrivateBpffs, namespace_with_veth
 
 BUILD = paths.build_dir()
 TX_PORT, TX_MAC = project.port_9090_config()
@@ -49,8 +49,10 @@ def run(cmd, check=True, **kw):
 
 
 def xdp_loader(ns, *args, check=True):
-    """xdp-loader ARGS inside ns, with a private /run (so its own lock file)."""
-    script = "mount --make-rprivate / && mount -t tmpfs tmpfs /run && exec xdp-loader \"$@\""
+    """xdp-loader ARGS inside ns, with a private /run (so its own lock file)
+    and a bpffs of its own (libxdp pins blocklist's maps by name)."""
+    script = ("mount --make-rprivate / && mount -t tmpfs tmpfs /run && "
+              "mount -t bpf bpf /sys/fs/bpf && exec xdp-loader \"$@\"")
     return ns.run(["unshare", "--mount", "sh", "-c", script, "xdp-loader", *args],
                   check=check)
 
@@ -62,43 +64,55 @@ def ns():
         yield n
 
 
-@pytest.fixture
-def pindir():
-    path = pathlib.Path(tempfile.mkdtemp(prefix=f"ipxdp-compat-{os.getpid()}-",
-                                         dir="/sys/fs/bpf"))
+@pytest.fixture(scope="module")
+def bpffs():
+    """A mount namespace of the module's own with a new bpffs on /sys/fs/bpf:
+    bpftool pins there, and so does libbpf the maps an object pins by name
+    (blocklist's), never in the host's bpffs.  The prefix that runs a
+    command in it; everything pinned goes with it at the end."""
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                             "mount -t bpf bpf /sys/fs/bpf && echo ready && exec sleep 3600"],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        yield path
+        assert proc.stdout.readline() == "ready\n", "no private bpffs"
+        yield ["nsenter", f"--mount=/proc/{proc.pid}/ns/mnt", "--"]
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def pindir(bpffs):
+    path = pathlib.Path(f"/sys/fs/bpf/ipxdp-compat-{os.getpid()}")
+    run([*bpffs, "mkdir", "-p", str(path)])
+    yield path
+    run([*bpffs, "rm", "-rf", str(path)])
 
 
 @pytest.fixture(scope="module")
-def reference_tags():
-    """Each object's programs as bpftool loads them: {object: (name, tag)}
-    for the program `bpftool prog load` pins (the first, the plain
-    section), and {(object, "xdp.frags"): (name, tag)} from `bpftool prog
-    loadall`, which pins every program by its name."""
-    path = pathlib.Path(tempfile.mkdtemp(prefix=f"ipxdp-compat-{os.getpid()}-ref-",
-                                         dir="/sys/fs/bpf"))
-    try:
-        tags = {}
-        for obj in OBJECTS:
-            pin = path / obj
-            run(["bpftool", "prog", "load", str(BUILD / f"{obj}.o"), str(pin), "type", "xdp"])
-            info = json.loads(run(["bpftool", "-j", "prog", "show", "pinned", str(pin)]).stdout)
-            tags[obj] = (info["name"], info["tag"])
-            pin.unlink()
-            pins = path / f"{obj}-all"
-            run(["bpftool", "prog", "loadall", str(BUILD / f"{obj}.o"), str(pins), "type", "xdp"])
-            assert sorted(p.name for p in pins.iterdir()) == \
-                sorted([OBJECTS[obj], project.MULTIBUFFER[obj]])
-            info = json.loads(run(["bpftool", "-j", "prog", "show", "pinned",
-                                   str(pins / project.MULTIBUFFER[obj])]).stdout)
-            tags[obj, FRAGS] = (info["name"], info["tag"])
-            shutil.rmtree(pins)
-        return tags
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def reference_tags(bpffs):
+    """Each object's programs as bpftool loads them, in the module's own
+    bpffs: {object: (name, tag)} for the program `bpftool prog load` pins
+    (the first, the plain section), and {(object, "xdp.frags"): (name, tag)}
+    from `bpftool prog loadall`, which pins every program by its name."""
+    path = f"/sys/fs/bpf/ipxdp-compat-{os.getpid()}-ref"
+    run([*bpffs, "mkdir", path])
+    tags = {}
+    for obj in OBJECTS:
+        pin = f"{path}/{obj}"
+        run([*bpffs, "bpftool", "prog", "load", str(BUILD / f"{obj}.o"), pin, "type", "xdp"])
+        info = json.loads(run([*bpffs, "bpftool", "-j", "prog", "show", "pinned", pin]).stdout)
+        tags[obj] = (info["name"], info["tag"])
+        run([*bpffs, "rm", pin])
+        pins = f"{path}/{obj}-all"
+        run([*bpffs, "bpftool", "prog", "loadall", str(BUILD / f"{obj}.o"), pins, "type", "xdp"])
+        assert sorted(run([*bpffs, "ls", pins]).stdout.split()) == \
+            sorted([OBJECTS[obj], project.MULTIBUFFER[obj]])
+        info = json.loads(run([*bpffs, "bpftool", "-j", "prog", "show", "pinned",
+                               f"{pins}/{project.MULTIBUFFER[obj]}"]).stdout)
+        tags[obj, FRAGS] = (info["name"], info["tag"])
+        run([*bpffs, "rm", "-r", pins])
+    return tags
 
 
 def assert_attached(ns, mode, obj, reference_tags, section=None):
@@ -129,10 +143,10 @@ def assert_other_tools_see(ns, mode, name, prog_id):
 def test_objects_name_their_programs_as_expected(reference_tags):
     assert {o: name for o, (name, _) in reference_tags.items() if o in OBJECTS} == OBJECTS
     assert {o: reference_tags[o, FRAGS][0] for o in OBJECTS} == project.MULTIBUFFER
-    # Three different programs, so a tag match below means something; an
+    # Different programs, so a tag match below means something; an
     # object's two sections may share one (drop-tcp's and port-9090's
     # are the same instructions), so the names tell them apart.
-    assert len({reference_tags[o][1] for o in OBJECTS}) == 3
+    assert len({reference_tags[o][1] for o in OBJECTS}) == len(OBJECTS)
     for obj in ("drop-tcp", "port-9090"):
         assert reference_tags[obj][1] == reference_tags[obj, FRAGS][1]
 
@@ -140,8 +154,9 @@ def test_objects_name_their_programs_as_expected(reference_tags):
 @pytest.mark.parametrize("mode", ["native", "generic"])
 @pytest.mark.parametrize("obj", OBJECTS)
 def test_ip_loads_and_attaches(ns, obj, mode, reference_tags):
-    ns.ip("link", "set", "dev", "va", IP_KEYWORD[mode], "obj", str(BUILD / f"{obj}.o"),
-          "sec", obj)
+    with PrivateBpffs() as fs:  # where ip pins blocklist's maps
+        ns.run(["ip", "link", "set", "dev", "va", IP_KEYWORD[mode], "obj", str(BUILD / f"{obj}.o"),
+                "sec", obj], env=fs.env, check=True)
     prog_id = assert_attached(ns, mode, obj, reference_tags)
     assert_other_tools_see(ns, mode, OBJECTS[obj], prog_id)
     ns.ip("link", "set", "dev", "va", IP_KEYWORD[mode], "off")
@@ -156,14 +171,15 @@ def _frame_verdicts(obj):
         "drop-tcp": [(tcp, XDP_DROP, None), (udp, XDP_PASS, udp)],
         "count": [(tcp, XDP_PASS, tcp), (udp, XDP_PASS, udp)],
         "port-9090": [(tcp, XDP_DROP, None), (tcp_tx, XDP_TX, bounced), (udp, XDP_PASS, udp)],
+        "blocklist": [(tcp, XDP_PASS, tcp), (udp, XDP_PASS, udp)],  # its lists are empty
     }[obj]
 
 
 @pytest.mark.parametrize("obj", OBJECTS)
-def test_bpftool_loads_runs_and_attaches(ns, pindir, tmp_path, obj, reference_tags):
+def test_bpftool_loads_runs_and_attaches(ns, bpffs, pindir, tmp_path, obj, reference_tags):
     pin = pindir / obj
-    run(["bpftool", "prog", "load", str(BUILD / f"{obj}.o"), str(pin), "type", "xdp"])
-    info = json.loads(run(["bpftool", "-j", "prog", "show", "pinned", str(pin)]).stdout)
+    run([*bpffs, "bpftool", "prog", "load", str(BUILD / f"{obj}.o"), str(pin), "type", "xdp"])
+    info = json.loads(run([*bpffs, "bpftool", "-j", "prog", "show", "pinned", str(pin)]).stdout)
     assert info["type"] == "xdp"
     assert (info["name"], info["tag"]) == reference_tags[obj]
 
@@ -171,13 +187,13 @@ def test_bpftool_loads_runs_and_attaches(ns, pindir, tmp_path, obj, reference_ta
     for i, (frame, verdict, expected) in enumerate(_frame_verdicts(obj)):
         data_in, data_out = tmp_path / f"in{i}", tmp_path / f"out{i}"
         data_in.write_bytes(frame)
-        res = json.loads(run(["bpftool", "-j", "prog", "run", "pinned", str(pin),
+        res = json.loads(run([*bpffs, "bpftool", "-j", "prog", "run", "pinned", str(pin),
                               "data_in", str(data_in), "data_out", str(data_out)]).stdout)
         assert res["retval"] == verdict, frame.hex()
         if expected is not None:
             assert data_out.read_bytes() == expected
 
-    ns.run(["bpftool", "net", "attach", "xdpdrv", "pinned", str(pin), "dev", "va"], check=True)
+    ns.run([*bpffs, "bpftool", "net", "attach", "xdpdrv", "pinned", str(pin), "dev", "va"], check=True)
     prog_id = assert_attached(ns, "native", obj, reference_tags)
     assert prog_id == info["id"]
     assert_other_tools_see(ns, "native", OBJECTS[obj], prog_id)
@@ -344,7 +360,9 @@ def test_scripts_pass_shellcheck():
 @pytest.mark.parametrize("obj", OBJECTS)
 def test_tools_see_what_the_scripts_attached(ns, obj, mode, reference_tags):
     """xdp-attach without a section attaches xdp.frags."""
-    res = ns.run([str(SCRIPTS_DIR / "xdp-attach"), "--mode", mode, "va", obj], check=True)
+    with PrivateBpffs() as fs:  # where blocklist's maps are pinned
+        res = ns.run([str(SCRIPTS_DIR / "xdp-attach"), "--mode", mode, "va", obj], env=fs.env,
+                     check=True)
     prog_id = assert_attached(ns, mode, obj, reference_tags, FRAGS)
     assert res.stdout == f"va: {obj} attached ({mode}, multi-buffer, prog id {prog_id})\n"
     assert_other_tools_see(ns, mode, project.MULTIBUFFER[obj], prog_id)
@@ -361,19 +379,21 @@ def xdp_status(ns):
 @pytest.mark.parametrize("tool", ["ip", "bpftool", "xdp-loader"])
 @pytest.mark.parametrize("which", ["plain", "frags"])
 @pytest.mark.parametrize("obj", OBJECTS)
-def test_xdp_status_sees_what_the_tools_attached(ns, pindir, tool, which, obj, reference_tags):
+def test_xdp_status_sees_what_the_tools_attached(ns, bpffs, pindir, tool, which, obj, reference_tags):
     """Either section, whoever attached it: xdp-status names the object and
     the section, also where the two share a tag."""
     path = str(BUILD / f"{obj}.o")
     section = obj if which == "plain" else FRAGS
     name, tag = reference_tags[obj] if which == "plain" else reference_tags[obj, FRAGS]
     if tool == "ip":
-        ns.ip("link", "set", "dev", "va", "xdpgeneric", "obj", path, "sec", section)
+        with PrivateBpffs() as fs:
+            ns.run(["ip", "link", "set", "dev", "va", "xdpgeneric", "obj", path, "sec", section],
+                   env=fs.env, check=True)
         mode = "generic"
     elif tool == "bpftool":
-        pins = pindir / obj
-        run(["bpftool", "prog", "loadall", path, str(pins), "type", "xdp"])
-        ns.run(["bpftool", "net", "attach", "xdpdrv", "pinned", str(pins / name), "dev", "va"],
+        pins = str(pindir / obj)
+        run([*bpffs, "bpftool", "prog", "loadall", path, pins, "type", "xdp"])
+        ns.run([*bpffs, "bpftool", "net", "attach", "xdpdrv", "pinned", f"{pins}/{name}", "dev", "va"],
                check=True)
         mode = "native"
     else:

@@ -9,12 +9,13 @@ then installs it with `apt-get install ./ipxdp_….deb`, runs the installed
 scripts (an attach by object name on a veth in a throwaway namespace) and
 purges it, also when something fails on the way.
 
-The machine must not have ipxdp installed already: the test would replace
-it.
+The machine must not have ipxdp installed already, nor the list files in
+/etc/ipxdp: the test would replace them.
 """
 
 import json
 import os
+import pathlib
 import re
 import subprocess
 
@@ -22,7 +23,7 @@ import pytest
 
 from ipxdp.netns import namespace_with_veth
 from ipxdp.paths import ROOT
-SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
+SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
 APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 APT_OPTS = ["-o", "DPkg::Lock::Timeout=120", "-y", "-q"]
 
@@ -77,7 +78,9 @@ def test_the_scripts_need_nothing_else(deb):
             needed.update(line.split())
     owner = {"ip": "iproute2", "bpftool": "bpftool", "jq": "jq", "readelf": "binutils",
              "mount": "mount", "awk": "essential", "flock": "essential",
-             "unshare": "essential", "realpath": "essential", "stat": "essential"}
+             "unshare": "essential", "realpath": "essential", "stat": "essential",
+             "sort": "essential", "sed": "essential", "cut": "essential", "mv": "essential",
+             "mkfifo": "essential"}
     assert needed - set(owner) == set(), "a tool the test does not know about"
     depends = set(field(deb, "Depends").split(", "))
     assert {owner[t] for t in needed} - {"essential"} == depends
@@ -107,8 +110,16 @@ def test_same_layout_as_make_install(deb, tmp_path):
         assert " .BTF " in sections and " .BTF.ext " in sections, obj.name
 
 
+def test_the_lists_are_conffiles(deb):
+    """/etc/ipxdp/blocklist.txt and allow.txt: dpkg keeps an admin's edits."""
+    res = run(["dpkg-deb", "-I", str(deb), "conffiles"], check=True)
+    assert sorted(res.stdout.split()) == ["/etc/ipxdp/allow.txt", "/etc/ipxdp/blocklist.txt"]
+
+
 def test_install_use_purge(deb):
     assert not installed(), "ipxdp is already installed here: the test would replace it"
+    for f in ("blocklist.txt", "allow.txt"):
+        assert not os.path.exists(f"/etc/ipxdp/{f}"), f"/etc/ipxdp/{f} exists: the package would take it over"
     try:
         res = run(["apt-get", "install", *APT_OPTS, str(deb)],
                   env=APT_ENV, timeout=300)
@@ -120,9 +131,11 @@ def test_install_use_purge(deb):
             assert (res.returncode, res.stdout, res.stderr) == (0, f"ipxdp {version()}\n", "")
         res = run(["man", "-w", "xdp-attach"])
         assert res.stdout.strip() == "/usr/share/man/man8/xdp-attach.8.gz"
-        res = run(["systemd-analyze", "verify",
-                   "/usr/lib/systemd/system/xdp-attach@eth0.service"])
-        assert (res.returncode, res.stderr) == (0, "")
+        for unit in ("xdp-attach@eth0.service", "ipxdp-blocklist.service"):
+            res = run(["systemd-analyze", "verify", f"/usr/lib/systemd/system/{unit}"])
+            assert (res.returncode, res.stderr) == (0, ""), unit
+        for f in ("blocklist.txt", "allow.txt"):
+            assert pathlib.Path("/etc/ipxdp", f).read_text() == (ROOT / "systemd" / f).read_text()
 
         with namespace_with_veth("ipxdp-deb", "va", "vb") as ns:
             res = ns.run(["/usr/sbin/xdp-attach", "va", "drop-tcp"])
@@ -146,5 +159,6 @@ def test_install_use_purge(deb):
     assert not installed()
     for path in ["/usr/sbin/xdp-attach", "/usr/lib/ipxdp", "/usr/lib/bpf/ipxdp",
                  "/usr/lib/systemd/system/xdp-attach@.service", "/usr/share/doc/ipxdp",
-                 "/usr/share/man/man8/xdp-attach.8.gz"]:
+                 "/usr/share/man/man8/xdp-attach.8.gz", "/etc/ipxdp/blocklist.txt",
+                 "/usr/lib/systemd/system/ipxdp-blocklist.service"]:
         assert not os.path.exists(path), path

@@ -23,8 +23,8 @@ from ipxdp.netns import namespace_with_veth
 from ipxdp import paths
 from ipxdp.paths import ROOT
 BUILD = ROOT / "build"
-SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
-OBJECTS = ["drop-tcp", "count", "port-9090"]
+SCRIPTS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
+OBJECTS = ["drop-tcp", "count", "port-9090", "blocklist"]
 
 
 def make(*args, check=True):
@@ -47,6 +47,14 @@ def version():
     return v
 
 
+LISTS = ["blocklist.txt", "allow.txt"]
+
+
+def confdir(prefix):
+    """Where the configuration goes: /etc/ipxdp for the system prefixes."""
+    return "etc/ipxdp" if prefix in ("/usr", "/usr/local") else f"{prefix.strip('/')}/etc/ipxdp"
+
+
 def expected_files(prefix):
     """{path relative to DESTDIR: mode} for `make install PREFIX=prefix`."""
     p = prefix.strip("/")
@@ -55,6 +63,8 @@ def expected_files(prefix):
     files[f"{p}/lib/ipxdp/xdp-frags-probe.o"] = 0o644  # xdp-attach's probe, not an object
     files.update({f"{p}/lib/bpf/ipxdp/{o}.o": 0o644 for o in OBJECTS})
     files[f"{p}/lib/systemd/system/xdp-attach@.service"] = 0o644
+    files[f"{p}/lib/systemd/system/ipxdp-blocklist.service"] = 0o644
+    files.update({f"{confdir(prefix)}/{f}": 0o644 for f in LISTS})
     files.update({f"{p}/lib/systemd/system/ipxdp-metrics.{u}": 0o644 for u in ("service", "timer")})
     files.update({f"{p}/share/man/man8/{s}.8": 0o644 for s in SCRIPTS})
     files.update({f"{p}/share/doc/ipxdp/{d}": 0o644 for d in docs()})
@@ -114,6 +124,13 @@ def test_install_into_destdir(tmp_path):
     assert "ExecStart=/usr/sbin/xdp-attach " in unit
     assert "ExecStop=/usr/sbin/xdp-detach -- %I" in unit
     assert "/usr/local" not in unit
+    unit = (dest / "usr/lib/systemd/system/ipxdp-blocklist.service").read_text()
+    assert "ExecStart=/usr/sbin/xdp-block load --allow /etc/ipxdp/allow.txt\n" in unit
+    assert "/usr/local" not in unit
+    for f in LISTS:  # empty and commented: nothing but comments
+        text = (dest / "etc/ipxdp" / f).read_text()
+        assert text == (ROOT / "systemd" / f).read_text()
+        assert all(line.startswith("#") for line in text.splitlines()) and f"/etc/ipxdp/{f}" in text
     assert "/usr/lib/bpf/ipxdp/" in (dest / "usr/share/man/man8/xdp-attach.8").read_text()
 
     # Nothing installed knows about DESTDIR or the source tree.
@@ -163,6 +180,28 @@ def test_uninstall_removes_exactly_what_install_wrote(tmp_path):
     # A second uninstall finds nothing to do and succeeds.
     make("uninstall", f"DESTDIR={dest}", "PREFIX=/usr")
     assert tree(dest)[0] == before_files
+
+
+def test_lists_are_configuration(tmp_path):
+    """An edited list is neither overwritten by install nor removed by
+    uninstall; an untouched one goes with uninstall."""
+    make("install", f"DESTDIR={tmp_path}", "PREFIX=/usr")
+    mine = tmp_path / "etc/ipxdp/blocklist.txt"
+    mine.write_text("198.51.100.0/24\n")
+    make("install", f"DESTDIR={tmp_path}", "PREFIX=/usr")
+    assert mine.read_text() == "198.51.100.0/24\n"
+    make("uninstall", f"DESTDIR={tmp_path}", "PREFIX=/usr")
+    assert tree(tmp_path)[0] == {"etc/ipxdp/blocklist.txt": 0o644}
+    assert mine.read_text() == "198.51.100.0/24\n"
+
+
+def test_a_prefix_of_its_own_keeps_its_configuration(tmp_path):
+    make("install", f"DESTDIR={tmp_path}", "PREFIX=/opt/ipxdp")
+    assert tree(tmp_path)[0] == expected_files("/opt/ipxdp")
+    unit = (tmp_path / "opt/ipxdp/lib/systemd/system/ipxdp-blocklist.service").read_text()
+    assert "ExecStart=/opt/ipxdp/sbin/xdp-block load /opt/ipxdp/etc/ipxdp/blocklist.txt\n" in unit
+    unit = (tmp_path / "opt/ipxdp/lib/systemd/system/xdp-attach@.service").read_text()
+    assert "EnvironmentFile=/opt/ipxdp/etc/ipxdp/%I.conf\n" in unit
 
 
 def test_uninstall_keeps_a_foreign_file_in_ipxdps_folder(tmp_path):

@@ -5,7 +5,7 @@ a veth in a throwaway network namespace (deleted even when a test fails)."""
 import pytest
 
 from ipxdp import paths
-from ipxdp.netns import namespace_with_veth
+from ipxdp.netns import PrivateBpffs, namespace_with_veth
 from ipxdp.project import PROGRAMS
 
 MODES = {"xdpdrv": "native", "xdpgeneric": "generic"}  # ip keyword -> mode
@@ -20,7 +20,9 @@ def veth():
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", PROGRAMS)
 def test_attach_with_ip(veth, name, mode):
-    veth.ip("link", "set", "dev", "v0", mode, "obj", str(paths.obj(name)), "sec", name)
+    with PrivateBpffs() as fs:  # where ip pins the maps of an object that pins them (blocklist)
+        veth.run(["ip", "link", "set", "dev", "v0", mode, "obj", str(paths.obj(name)), "sec", name],
+                 env=fs.env, check=True)
     assert veth.xdp("v0") is not None, "no XDP program after ip link set … xdp obj"
     assert [(a.mode, a.name) for a in veth.attached("v0")] == [(MODES[mode], PROGRAMS[name])]
     veth.ip("link", "set", "dev", "v0", mode, "off")

@@ -10,7 +10,9 @@ per-protocol values must come back exactly, with node_textfile_scrape_error
 byte for byte; counters above 2^53 (written into count's map per CPU)
 exact in --json, the text report and --prometheus; the blocklist's counters
 from maps laid out as include/blocklist.h says, pinned in a bpffs of the
-test's own (TC_BPF_MNT); the textfile's mode and its one rename; bad input.
+test's own (TC_BPF_MNT), and from the real blocklist.o attached with
+xdp-attach, filled by xdp-block and sent known frames; the textfile's mode
+and its one rename; bad input.
 No node_exporter is left running.
 """
 
@@ -27,8 +29,8 @@ import tempfile
 import pytest
 
 import promtools
-from ipxdp import bpf, paths, project, reference, wire
-from ipxdp.netns import namespaces, wait_for
+from ipxdp import blocklist_reference, bpf, paths, project, reference, wire
+from ipxdp.netns import PrivateBpffs, namespaces, wait_for
 from ipxdp.sender import Sender, senders
 from promtools import NodeExporter, check_metrics, parse, value
 
@@ -118,13 +120,8 @@ def net(tmp_path_factory):
 def bpffs():
     """A bpffs of the test's own, given as TC_BPF_MNT: xdp-stats looks for
     the blocklist's pins there, never in the host's."""
-    d = pathlib.Path(tempfile.mkdtemp(prefix="ipxdp-bpffs."))
-    subprocess.run(["mount", "-t", "bpf", "ipxdp-test", str(d)], check=True)
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", str(d)], check=True)
-        d.rmdir()
+    with PrivateBpffs() as fs:
+        yield fs.root
 
 
 @pytest.fixture
@@ -463,6 +460,81 @@ def test_blocklist_maps_of_another_layout_are_refused(net, env, bpffs, tmp_path)
     assert res.stderr == ("xdp-stats: pinned map ipxdp_totals is not blocklist's: percpu_array, "
                           "4-byte keys, 16-byte values, 4 entries, where include/blocklist.h has "
                           "percpu_array, 4-byte keys, 16-byte values, 5 entries\n")
+
+
+def test_blocklist_metrics_of_the_real_object(tmp_path):
+    """blocklist.o attached with xdp-attach (TC_BPF_MNT: a bpffs of the
+    test's own), its lists loaded with xdp-block, known frames sent to it:
+    xdp-stats --prometheus --top N gives the totals and the N busiest
+    prefixes exactly as the reference counts them, and program_info names
+    the object."""
+    block = ["198.51.100.0/24", "2001:db8::/32", "203.0.113.7", "10.0.0.0/8", "::ffff:192.0.2.0/120"]
+    allow = ["198.51.100.7", "2001:db8:0:1::/64"]
+    v4 = lambda src, l4=wire.udp(53): wire.eth(wire.ETH_P_IP) + wire.ipv4(  # noqa: E731
+        wire.UDP, l4, src=ipaddress.ip_address(src).packed)
+    v6 = lambda src: wire.eth(wire.ETH_P_IPV6) + wire.ipv6(  # noqa: E731
+        wire.UDP, wire.udp(53, payload=b"six"), src=ipaddress.ip_address(src).packed)
+    sent = [(v4("198.51.100.1"), 9), (v4("198.51.100.200", wire.udp(53, payload=bytes(300))), 2),
+            (v6("2001:db8:ffff::1"), 7), (v6("2001:db8:0:1::5"), 5), (v4("198.51.100.7"), 4),
+            (v6("::ffff:192.0.2.9"), 3), (v4("10.1.2.3"), 1), (v4("192.0.2.9"), 6),
+            (wire.eth(wire.ETH_P_IP) + wire.ipv4(wire.UDP, wire.udp(53), ihl=3), 2),
+            (wire.pad(wire.eth(wire.ETH_P_ARP) + wire.arp()), 1)]
+    lists = blocklist_reference.Lists(block, allow)
+    tally = blocklist_reference.Tally()
+    for frame, n in sent:
+        for _ in range(n):
+            tally.add(lists.decide(frame), len(frame))
+    frames = tmp_path / "frames.hex"
+    frames.write_text("".join(f.hex() + "\n" for f, n in sent for _ in range(n)))
+
+    with PrivateBpffs() as fs, namespaces("ipxdp-blmetrics", "tx", "rx", ipv6=False) as (tx, rx), \
+            senders() as procs:
+        env = {**fs.env, "TMPDIR": str(tmp_path)}
+        tx.add_veth("snd", "rcv", peer=rx)
+        fs.block("load", "-", input="\n".join(block) + "\n", check=True)
+        fs.block("load", "--allow", "-", input="\n".join(allow) + "\n", check=True)
+        ok(rx.run([paths.script("xdp-attach"), "rcv", str(paths.obj("blocklist"))], env=env))
+        procs.append(Sender(tx, "snd", frames_file=frames))
+        procs[0].wait()
+        total = sum(n for _, n in sent)
+        judged = lambda: sum(fs.stats()[v]["packets"] for v in ("passed", "blocked", "allowed", "malformed"))  # noqa: E731
+        assert wait_for(lambda: judged() == total), fs.stats()
+        texts = {n: ok(stats(rx, "--prometheus", "--top", str(n), env=env)) for n in (3, 100)}
+        (prog,) = rx.attached("rcv")
+
+    def series(metric, help_text, rows):
+        return (f"# HELP {metric} {help_text}\n# TYPE {metric} counter\n"
+                + "".join(f"{metric}{labels} {v}\n" for labels, v in rows))
+
+    totals = [tally.totals.get(v, {"packets": 0, "bytes": 0}) for v in ("passed", "blocked", "allowed", "malformed")]
+    names = ("passed", "blocked", "allowed", "malformed")
+    # The busiest first; the counts above are all different.
+    top = sorted(tally.rules.items(), key=lambda kv: -kv[1]["packets"])
+    assert len({v["packets"] for _, v in top}) == len(top) == 6  # 203.0.113.7: none
+
+    def want(n):
+        rows = top[:n]
+        return "".join([
+            series("ipxdp_blocklist_packets_total", "Frames judged by the blocklist, per verdict.",
+                   [(f'{{verdict="{v}"}}', t["packets"]) for v, t in zip(names, totals)]),
+            series("ipxdp_blocklist_bytes_total", "Bytes of the frames judged by the blocklist, per verdict.",
+                   [(f'{{verdict="{v}"}}', t["bytes"]) for v, t in zip(names, totals)]),
+            series("ipxdp_blocklist_uncounted_packets_total", "Frames decided by a listed prefix without a "
+                   "counter slot (in the verdict totals, in no per-prefix series).", [("", 0)]),
+            series("ipxdp_blocklist_uncounted_bytes_total", "Bytes of those frames.", [("", 0)]),
+            series("ipxdp_blocklist_prefix_packets_total", "Frames decided by a listed prefix, for the "
+                   "prefixes with the most (xdp-stats --top).",
+                   [(f'{{list="{lst}",prefix="{net}"}}', c["packets"]) for (lst, net), c in rows]),
+            series("ipxdp_blocklist_prefix_bytes_total", "Bytes of the frames decided by a listed prefix, "
+                   "for the same prefixes.",
+                   [(f'{{list="{lst}",prefix="{net}"}}', c["bytes"]) for (lst, net), c in rows])])
+
+    for n, text in texts.items():
+        assert blocklist_part(text) == want(n), n
+        assert f'ipxdp_program_info{{interface="rcv",mode="native",object="blocklist.o",' \
+               f'section="blocklist",prog_id="{prog.id}",name="xdp_blocklist"}} 1\n' in text
+        res = check_metrics(text)
+        assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
 
 
 # --- the textfile ------------------------------------------------------------------

@@ -2,14 +2,14 @@
 """The Python code keeps the shape docs/hacking.md describes: tests/,
 bench/ and hardening/ import the package in pylib/ and never each other;
 the package imports none of them; the reference classifier imports
-nothing; no file edits the interpreter's import path.  And the facts the package reads from the
+nothing, and the blocklist's only the reference; no file edits the interpreter's import path.  And the facts the package reads from the
 C sources agree with the specification, which states them on its own."""
 
 import ast
 
 import pytest
 
-from ipxdp import paths, project, reference
+from ipxdp import blocklist_reference, paths, project, reference
 
 FOLDERS = ("tests", "bench", "hardening", "pylib")
 IMPORT_PATH = "sys" + ".path"  # spelt in two halves, or this file would hold it
@@ -51,6 +51,14 @@ def test_the_reference_imports_nothing_of_ours():
     assert names <= {"struct"}, names
 
 
+def test_the_blocklist_reference_imports_only_the_reference():
+    path = paths.PYLIB / "ipxdp" / "blocklist_reference.py"
+    assert imported(path) <= {"ipaddress", "struct", "."}
+    relative = {a.name for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.ImportFrom) and node.level for a in node.names}
+    assert relative == {"reference"}
+
+
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_no_import_path_edits(folder):
     assert [str(p) for p in py_files(folder) if IMPORT_PATH in p.read_text()] == []
@@ -62,6 +70,11 @@ def test_count_keys_as_the_specification_states_them():
     assert project.COUNT_FIELDS == ("packets", "bytes")
     # include/count.h documents the map that progs/count.c defines.
     assert f'Map "{project.COUNT_MAP}"' in (paths.ROOT / "include" / "count.h").read_text()
+
+
+def test_blocklist_totals_as_the_specification_states_them():
+    assert project.BLOCKLIST_TOTALS == blocklist_reference.TOTALS
+    assert project.BLOCKLIST_FIELDS == ("packets", "bytes")
 
 
 def test_every_program_is_found():

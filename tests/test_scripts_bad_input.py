@@ -23,7 +23,7 @@ from ipxdp.netns import VethPair
 
 SCRIPTS = paths.scripts_dir()  # the scripts under test
 OBJDIR = paths.scripts_objdir()  # where they find an object given by name
-COMMANDS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
+COMMANDS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
 NEEDS_ROOT = "needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)"
 NO_CAPS = "needs root: running as uid 0 but without CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF"
 
@@ -270,7 +270,7 @@ def test_usage_errors(ns, tmp_path, argv, message):
             f"{message} (see {argv[0]} --help)")
 
 
-@pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.parametrize("name", [c for c in COMMANDS if c != "xdp-block"])  # it has no DEV
 def test_unknown_interface_everywhere(ns, tmp_path, name):
     refused(ns, tmp_path, [script(name), "nosuch0", *(["drop-tcp"] if name == "xdp-attach" else [])],
             2, "nosuch0: unknown interface (not in this network namespace)")
@@ -293,7 +293,7 @@ def test_stats_with_another_program(ns, tmp_path):
 
 def args_for(name, dev):
     return {"xdp-attach": [dev, "drop-tcp"], "xdp-detach": [dev],
-            "xdp-status": [], "xdp-stats": [dev]}[name]
+            "xdp-status": [], "xdp-stats": [dev], "xdp-block": ["list"]}[name]
 
 
 @pytest.mark.parametrize("name", COMMANDS)

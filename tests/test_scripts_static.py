@@ -12,7 +12,7 @@ from ipxdp import paths
 
 ROOT = paths.ROOT
 SCRIPTS = paths.scripts_dir()  # the scripts under test
-COMMANDS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats"]
+COMMANDS = ["xdp-attach", "xdp-detach", "xdp-status", "xdp-stats", "xdp-block"]
 LIB = SCRIPTS / "xdp-lib.sh"
 SPDX = "SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause"
 EXIT_CODES = {"0", "1", "2", "3", "4", "5", "6", "7"}

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
-"""xdp-attach@.service, checked without systemd running as PID 1.
+"""xdp-attach@.service and ipxdp-blocklist.service, checked without systemd
+running as PID 1.
 
 1. `systemd-analyze verify` on instances of the installed unit prints
    nothing at all (it exits 0 even for unknown keys, so stderr is what
@@ -9,8 +10,12 @@
    systemd expands them for an instance (%i, %I, Environment= defaults
    overridden by the EnvironmentFile, ${VAR} as exactly one argument, $VAR
    split on whitespace into zero or more) and run against a veth in a
-   throwaway namespace.  The only change is the directory the
-   EnvironmentFile is read from: a temporary one instead of /etc/ipxdp.
+   throwaway namespace.  The EnvironmentFile is read from the PREFIX's
+   configuration directory (make install puts it under a PREFIX of its
+   own), filled by the test.
+3. ipxdp-blocklist.service: verified the same way, and its ExecStart and
+   ExecReload lines run in order against the list files install wrote
+   there, with a private bpffs (TC_BPF_MNT).
 """
 
 import os
@@ -20,8 +25,9 @@ import subprocess
 
 import pytest
 
-from ipxdp.netns import namespace_with_veth
+from ipxdp.netns import PrivateBpffs, namespace_with_veth
 from ipxdp.paths import ROOT
+
 UNIT = "xdp-attach@.service"
 
 
@@ -139,6 +145,7 @@ class Instance:
 
     def __init__(self, prefix, ifname, confdir):
         self.unit = parse_unit(unitdir(prefix) / UNIT)
+        self.prefix = prefix
         self.instance = escape(ifname)
         self.ifname = ifname
         self.confdir = confdir
@@ -152,8 +159,9 @@ class Instance:
         for v in self.unit.get(("Service", "Environment"), []):
             env.update(w.split("=", 1) for w in shlex.split(v))
         path = self.value("EnvironmentFile")
-        assert path.startswith("/etc/ipxdp/")
-        env.update(read_environment_file(self.confdir / path[len("/etc/ipxdp/"):]))
+        etc = f"{self.prefix}/etc/ipxdp/"  # install's configuration directory for this PREFIX
+        assert path.startswith(etc)
+        env.update(read_environment_file(self.confdir / path[len(etc):]))
         return env
 
     def argv(self, key):
@@ -173,8 +181,9 @@ def test_instance_names_and_device_dependency(prefix, tmp_path):
     # The device unit takes the escaped name, the scripts and the config
     # file the interface's own name.
     assert unit.value("BindsTo", "Unit") == r"sys-subsystem-net-devices-xdp\x2dlan0.device"
-    assert unit.value("After", "Unit") == r"sys-subsystem-net-devices-xdp\x2dlan0.device"
-    assert unit.value("EnvironmentFile") == "/etc/ipxdp/xdp-lan0.conf"
+    assert [specifiers(v, unit.instance, unit.ifname) for v in unit.unit[("Unit", "After")]] == \
+        [r"sys-subsystem-net-devices-xdp\x2dlan0.device", "ipxdp-blocklist.service"]
+    assert unit.value("EnvironmentFile") == f"{prefix}/etc/ipxdp/xdp-lan0.conf"
     (tmp_path / "xdp-lan0.conf").write_text("OBJECT=drop-tcp\n")
     assert unit.argv("ExecStart") == [
         str(prefix / "sbin/xdp-attach"), "--mode", "auto", "--", "xdp-lan0", "drop-tcp"]
@@ -239,3 +248,64 @@ def test_failure_is_one_line_and_changes_nothing(prefix, tmp_path, ns):
     (line,) = res.stderr.splitlines()
     assert "offload" in line
     assert ns.xdp() is None
+
+
+# ipxdp-blocklist.service ---------------------------------------------------
+
+BLOCKLIST_UNIT = "ipxdp-blocklist.service"
+
+
+def test_verify_blocklist_unit_is_clean(prefix):
+    res = verify(prefix, None, unitdir(prefix) / BLOCKLIST_UNIT)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+
+
+def blocklist_commands(prefix, key):
+    """The unit's ExecStart= (or ExecReload=) lines, in order, as argv."""
+    unit = parse_unit(unitdir(prefix) / BLOCKLIST_UNIT)
+    return [command_line(line, {}) for line in unit[("Service", key)]]
+
+
+def test_blocklist_unit_loads_the_installed_lists(prefix):
+    """The unit's commands, run by hand as systemd would (in a private
+    bpffs): the installed empty files load; an edited file reloads, allow
+    list first, and is what the lists hold; a bad line fails with one line
+    and leaves that list as it was."""
+    etc = prefix / "etc" / "ipxdp"
+    xdp_block = str(prefix / "sbin" / "xdp-block")
+    for key in ("ExecStart", "ExecReload"):
+        assert blocklist_commands(prefix, key) == [
+            [xdp_block, "load", "--allow", str(etc / "allow.txt")],
+            [xdp_block, "load", str(etc / "blocklist.txt")]]
+    unit = parse_unit(unitdir(prefix) / BLOCKLIST_UNIT)
+    assert (unit[("Service", "Type")], unit[("Service", "RemainAfterExit")]) == (["oneshot"], ["yes"])
+    assert ("Service", "ExecStop") not in unit  # stopping leaves the lists loaded
+
+    def run_all(key):
+        out = []
+        for argv in blocklist_commands(prefix, key):
+            res = run(argv, env=fs.env)
+            out.append((res.returncode, res.stdout, res.stderr))
+            if res.returncode:
+                break
+        return out
+
+    with PrivateBpffs() as fs:
+        assert run_all("ExecStart") == [(0, "allow: unchanged (0 prefixes)\n", ""),
+                                        (0, "block: unchanged (0 prefixes)\n", "")]
+        (etc / "allow.txt").write_text("# management\n192.0.2.0/24\n")
+        (etc / "blocklist.txt").write_text("198.51.100.0/24\n192.0.2.0/23\n2001:db8::/32\n")
+        assert run_all("ExecReload") == [
+            (0, "allow: changed (1 prefix: 1 added, 0 deleted, 0 kept)\n", ""),
+            (0, "block: changed (3 prefixes: 3 added, 0 deleted, 0 kept)\n", "")]
+        assert fs.block("check", "192.0.2.7", check=True).stdout == "allowed by 192.0.2.0/24\n"
+        assert fs.block("check", "192.0.3.7", check=True).stdout == "blocked by 192.0.2.0/23\n"
+        assert run_all("ExecReload") == [(0, "allow: unchanged (1 prefix)\n", ""),
+                                         (0, "block: unchanged (3 prefixes)\n", "")]
+        before = fs.lists()
+        (etc / "blocklist.txt").write_text("198.51.100.0/24\n10.0.0.1/8\n")
+        res = run_all("ExecReload")
+        assert res[0] == (0, "allow: unchanged (1 prefix)\n", "")
+        assert res[1] == (2, "", f"xdp-block: {etc / 'blocklist.txt'}:2: 10.0.0.1/8: host bits set "
+                                 "(did you mean 10.0.0.0/8?) (nothing loaded)\n")
+        assert fs.lists() == before

@@ -6,7 +6,10 @@
         counters = count_counters(count_obj)            # count's per-CPU map
 
 BpfObject opens the very .o file that `ip` loads and loads every program in
-it as XDP; nothing is compiled here.  Also:
+it as XDP; nothing is compiled here.  It never touches the host's bpffs:
+maps declared pinned by name (blocklist's) are created unpinned, unless
+pin_root names the directory to reuse and pin them in (netns.PrivateBpffs
+gives one).  Also:
 
     test_run(fd, frame, repeat, flags, batch_size, ctx)
                         one BPF_PROG_TEST_RUN: (retval, output, duration ns)
@@ -15,6 +18,8 @@ it as XDP; nothing is compiled here.  Also:
                         update (a value per CPU), clear
     set_percpu(fd, key, value)
                         one __u64 into every CPU's slot of a per-CPU map's entry
+    blocklist_totals(obj), blocklist_counters(obj)
+                        blocklist's totals per verdict, its per-rule counters
     map_fd_by_id(id)    a map of the kernel's by its id (e.g. the one of a
                         program attached with ip); the caller closes the fd
     prog_info(fd)       the kernel's struct bpf_prog_info
@@ -74,6 +79,13 @@ class XdpMd(ctypes.Structure):
     _fields_ = [(n, ctypes.c_uint32) for n in (
         "data", "data_end", "data_meta", "ingress_ifindex",
         "rx_queue_index", "egress_ifindex")]
+
+
+class OpenOpts(ctypes.Structure):
+    """The head of struct bpf_object_open_opts (libbpf 1.x), up to
+    pin_root_path: the directory maps pinned by name are pinned in."""
+    _fields_ = [("sz", ctypes.c_size_t), ("object_name", ctypes.c_char_p),
+                ("relaxed_maps", ctypes.c_bool), ("pin_root_path", ctypes.c_char_p)]
 
 
 class ProgInfo(ctypes.Structure):
@@ -146,22 +158,26 @@ class BpfObject:
     """An ELF object opened and loaded as XDP; programs looked up by section.
 
     log_level=BPF_LOG_STATS keeps each program's verifier log (log()).
-
-    unpinned=True clears every map's pin path before loading: a map declared
-    LIBBPF_PIN_BY_NAME (another project's object, with generic map names)
-    would otherwise reuse a pin of that name under /sys/fs/bpf or leave one
-    there; cleared, its maps are fresh, this process's own, and gone with
-    it.  quiet=True keeps libbpf from printing its warnings while opening
-    the file (about sections it skips, say); errors still raise.
+    pin_root: where the maps pinned by name are reused from, or pinned
+    when they are not there yet; without it no map is pinned at all (libbpf
+    would otherwise reuse a pin of that name under /sys/fs/bpf, or leave
+    one there: for another project's object with generic map names, too).
+    quiet=True keeps libbpf from printing its warnings while opening the
+    file (about sections it skips, say); errors still raise.
     """
 
-    def __init__(self, path, log_level=0, unpinned=False, quiet=False):
+    def __init__(self, path, log_level=0, pin_root=None, quiet=False):
         self.path = str(path)
+        self._obj = None
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"{self.path}: not built (run make)")
+        opts = None
+        if pin_root is not None:
+            self._pin_root = ctypes.c_char_p(str(pin_root).encode())  # alive until the load
+            opts = ctypes.byref(OpenOpts(sz=ctypes.sizeof(OpenOpts), pin_root_path=self._pin_root))
         printer = libbpf.libbpf_set_print(None) if quiet else None
         try:
-            self._obj = libbpf.bpf_object__open_file(self.path.encode(), None)
+            self._obj = libbpf.bpf_object__open_file(self.path.encode(), opts)
         finally:
             if quiet:
                 libbpf.libbpf_set_print(printer)
@@ -181,7 +197,7 @@ class BpfObject:
                 libbpf.bpf_program__set_log_buf(prog, buf, LOG_SIZE)
             prog = libbpf.bpf_object__next_program(self._obj, prog)
         try:
-            m = libbpf.bpf_object__next_map(self._obj, None) if unpinned else None
+            m = libbpf.bpf_object__next_map(self._obj, None) if pin_root is None else None
             while m:
                 check(libbpf.bpf_map__set_pin_path(m, None),
                       f"clearing the pin path of {libbpf.bpf_map__name(m).decode()}")
@@ -320,6 +336,18 @@ def set_percpu(map_fd, key, value):
 def count_counters(count_obj):
     """count's counters in a loaded count object (see include/count.h)."""
     return PerCpuArray(count_obj.map_fd(project.COUNT_MAP), project.COUNT_FIELDS)
+
+
+def blocklist_counters(blocklist_obj):
+    """blocklist's per-rule counters (a rule id is its slot)."""
+    return PerCpuArray(blocklist_obj.map_fd(project.BLOCKLIST_COUNTERS_MAP), project.BLOCKLIST_FIELDS)
+
+
+def blocklist_totals(blocklist_obj):
+    """blocklist's totals now, summed over the CPUs:
+    {"passed": {"packets": P, "bytes": B}, "blocked": ..., ...}."""
+    table = PerCpuArray(blocklist_obj.map_fd(project.BLOCKLIST_TOTALS_MAP), project.BLOCKLIST_FIELDS)
+    return {name: table.total(i) for i, name in enumerate(project.BLOCKLIST_TOTALS)}
 
 
 def map_fd_by_id(map_id):

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
-"""The built objects against the reference classifier, frame by frame.
+"""The built objects against the reference classifiers, frame by frame.
 
 Each frame goes through drop-tcp, port-9090 and count (the built .o files,
 via BPF_PROG_TEST_RUN) and through reference.py.  They must agree on the
@@ -8,11 +8,24 @@ the bytes added.  Used by tests/test_differential.py and
 tests/test_hardening_sweep.py (slices in `make check`) and by `make fuzz`
 (hardening/fuzz.py, at scale).
 
+blocklist is checked the same way against blocklist_reference.py, in
+rounds: a round draws a block and an allow list (nested prefixes of both
+families, /0, /32, /128, IPv4-mapped IPv6 prefixes), loads them with
+xdp-block into a private bpffs (BlocklistObject), and runs frames through
+blocklist.o: random frames with their source rewritten to one drawn from
+the lists (inside a prefix, at its first or last address, or anywhere).
+Verdict, output bytes and the totals must agree after every frame, the
+per-prefix counters (`xdp-block list --json`) at the end of the round.
+Used by tests/test_blocklist_differential.py and `make fuzz`.
+
 Every frame has a name, FAMILY:SEED:INDEX, the one replay syntax:
 
-    random:SEED:INDEX   randframes.frame(SEED, INDEX, tx_port)
-    sweep:SEED:INDEX    the INDEX-th frame of sweep.sweep(SEED, tx_port)
-    jumbo:SEED:INDEX    random:SEED:INDEX made multi-buffer by jumbo()
+    random:SEED:INDEX     randframes.frame(SEED, INDEX, tx_port)
+    sweep:SEED:INDEX      the INDEX-th frame of sweep.sweep(SEED, tx_port)
+    jumbo:SEED:INDEX      random:SEED:INDEX made multi-buffer by jumbo()
+    blocklist:SEED:INDEX  frame INDEX % BLOCKLIST_ROUND of blocklist round
+                          INDEX // BLOCKLIST_ROUND of SEED, checked with
+                          that round's lists
 
 A jumbo frame goes through each object's xdp.frags program instead.  The
 reference is the same: the programs read headers from the first buffer
@@ -24,14 +37,16 @@ from the repository root: `make fuzz REPLAY=NAME` (replay_command).
 """
 
 import collections
+import ipaddress
 import os
 import random
 import shlex
 
-from . import bpf, paths, project, randframes, reference, sweep
+from . import blocklist_reference, bpf, netns, paths, project, randframes, reference, sweep
 
-FAMILIES = ("random", "sweep", "jumbo")
+FAMILIES = ("random", "sweep", "jumbo", "blocklist")
 PROGRAMS = ("drop-tcp", "port-9090", "count")
+BLOCKLIST_ROUND = 10_000  # frames per blocklist round (a frame name's unit)
 # The longest first buffer BPF_PROG_TEST_RUN builds (4 KiB pages).
 FIRST_BUFFER_MAX = 3520
 
@@ -83,13 +98,16 @@ def parse_name(name):
 
 
 def frame_of(name, tx_port):
-    """(sweep family or "random", frame) for the frame called @name;
-    ValueError if there is no such frame."""
+    """(sweep family, "random" or "blocklist", frame) for the frame called
+    @name; ValueError if there is no such frame."""
     family, seed, index = parse_name(name)
     if family == "random":
         return "random", randframes.frame(seed, index, tx_port)
     if family == "jumbo":
         return "jumbo", jumbo_frame(seed, index, tx_port)[0]
+    if family == "blocklist":
+        block, allow = blocklist_lists(seed, index // BLOCKLIST_ROUND)
+        return "blocklist", blocklist_frame(seed, index, tx_port, block + allow)
     frames = sweep.sweep(seed, tx_port)
     if not 0 <= index < len(frames):
         raise ValueError(f"{name}: the sweep has frames 0 to {len(frames) - 1}")
@@ -225,3 +243,187 @@ def run_sweep(objs, seed):
     """The whole sweep of @seed; returns (frames, Disagreements)."""
     return _check_all(objs, ((f"sweep:{seed}:{i}", family, frame)
                              for i, (family, frame) in enumerate(sweep.sweep(seed, objs.tx_port))))
+
+
+# --- blocklist ------------------------------------------------------------------
+
+def _net(version, bits, plen):
+    return ipaddress.ip_network((bits, plen), strict=False) if version == 4 else \
+        ipaddress.IPv6Network((bits, plen), strict=False)
+
+
+def _inside(r, net, plen):
+    """A random subnet of @net with prefix length @plen (>= net's)."""
+    host = r.getrandbits(net.max_prefixlen - net.prefixlen) if net.prefixlen < net.max_prefixlen else 0
+    return _net(net.version, int(net.network_address) | host, plen)
+
+
+def blocklist_lists(seed, rnd):
+    """(block, allow) of round @rnd of @seed: sorted lists of ipaddress
+    networks, block nested inside a few roots, allow mostly inside or
+    around blocked ones."""
+    r = random.Random(f"blocklist-lists:{seed}:{rnd}")
+    roots = [_net(4, r.getrandbits(32), r.choice((8, 12, 16, 20, 24))) for _ in range(r.randrange(2, 6))]
+    roots += [_net(6, r.getrandbits(128), r.choice((16, 32, 48, 64))) for _ in range(r.randrange(2, 5))]
+    mapped = (0xFFFF << 32) | r.getrandbits(32)  # ::ffff:a.b.c.d, an IPv6 prefix
+    roots.append(_net(6, mapped, r.choice((104, 112, 120, 128))))
+    block = set(roots)
+    for _ in range(r.randrange(5, 40)):
+        root = r.choice(roots)
+        block.add(_inside(r, root, r.randrange(root.prefixlen, root.max_prefixlen + 1)))
+    if r.random() < 0.3:
+        block.add(ipaddress.ip_network("0.0.0.0/0"))
+    if r.random() < 0.3:
+        block.add(ipaddress.ip_network("::/0"))
+    allow = set()
+    for _ in range(r.randrange(0, 8)):
+        base = r.choice(sorted(block, key=str))
+        if r.random() < 0.7 and base.prefixlen < base.max_prefixlen:
+            allow.add(_inside(r, base, r.randrange(base.prefixlen + 1, base.max_prefixlen + 1)))
+        elif base.prefixlen > 0:
+            allow.add(base.supernet(prefixlen_diff=r.randrange(1, base.prefixlen + 1)))
+    return sorted(block, key=str), sorted(allow, key=str)
+
+
+def _source(r, version, networks):
+    """An address of @version: mostly in one of @networks (anywhere in it,
+    its first or its last address), else anywhere at all."""
+    mine = [n for n in networks if n.version == version]
+    bits = 32 if version == 4 else 128
+    if mine and r.random() < 0.85:
+        net = r.choice(mine)
+        pick = r.random()
+        if pick < 0.15:
+            return net.network_address
+        if pick < 0.3:
+            return net.broadcast_address
+        host = r.getrandbits(bits - net.prefixlen) if net.prefixlen < bits else 0
+        return ipaddress.ip_address(int(net.network_address) | host) if version == 4 else \
+            ipaddress.IPv6Address(int(net.network_address) | host)
+    return ipaddress.IPv4Address(r.getrandbits(32)) if version == 4 else ipaddress.IPv6Address(r.getrandbits(128))
+
+
+def blocklist_frame(seed, index, tx_port, networks):
+    """Frame @index of the blocklist family: random frame INDEX of @seed,
+    an IP one with its source drawn from @networks."""
+    frame = randframes.frame(seed, index, tx_port)
+    if reference.parse(frame).key >= reference.KEY_NON_IP:
+        return frame
+    r = random.Random(f"blocklist-source:{seed}:{index}")
+    version = 4 if blocklist_reference.l3_offset(frame)[0] == reference.ETH_P_IP else 6
+    return randframes.with_source(frame, _source(r, version, networks))
+
+
+class BlocklistObject:
+    """blocklist.o of @build (default: paths.build_dir()) loaded in a
+    private bpffs, its lists set with xdp-block; every verdict tallied in
+    `verdicts`.  A context manager."""
+
+    def __init__(self, build=None):
+        self.path = (build or paths.build_dir()) / "blocklist.o"
+        self.fs = self.obj = None
+        self.verdicts = collections.Counter()
+        self.lists = None  # blocklist_reference.Lists of the round loaded
+
+    def __enter__(self):
+        self.fs = netns.PrivateBpffs().__enter__()
+        try:
+            self.fs.block("flush", check=True)  # the pinned maps, as xdp-block makes them
+            self.obj = self.fs.load_object(self.path)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.obj:
+            self.obj.close()
+            self.obj = None
+        if self.fs:
+            self.fs.__exit__(None, None, None)
+            self.fs = None
+
+    def load(self, block, allow):
+        """Both lists, with `xdp-block load`."""
+        for name, nets in (("block", block), ("allow", allow)):
+            self.fs.block("load", "-", *(["--allow"] if name == "allow" else []),
+                          input="".join(f"{n}\n" for n in nets), check=True)
+        self.lists = blocklist_reference.Lists([str(n) for n in block], [str(n) for n in allow])
+
+    def run(self, frame):
+        verdict, out = self.obj.run(frame)
+        self.verdicts[bpf.verdict_name(verdict)] += 1
+        return verdict, out
+
+    def totals(self):
+        return bpf.blocklist_totals(self.obj)
+
+    def rule_counters(self):
+        """{(list, network): {"packets": P, "bytes": B}} of every listed
+        prefix, from `xdp-block list --json`."""
+        return {(name, ipaddress.ip_network(e["prefix"])): {"packets": e["packets"], "bytes": e["bytes"]}
+                for name, entries in self.fs.lists().items() for e in entries}
+
+
+def _delta(after, before):
+    return {k: {f: v[f] - before.get(k, {}).get(f, 0) for f in v} for k, v in after.items()
+            if v != before.get(k, {f: 0 for f in v})}
+
+
+def run_blocklist(bl, seed, rnd, count=BLOCKLIST_ROUND, tx_port=None):
+    """Frames 0..@count-1 of blocklist round @rnd of @seed, through @bl
+    (a BlocklistObject) with the round's lists; returns the Disagreements."""
+    return _run_blocklist(bl, seed, rnd, range(count), tx_port)
+
+
+def replay_blocklist(bl, name, tx_port=None):
+    """The one blocklist frame called @name: (frame, Disagreements)."""
+    _, seed, index = parse_name(name)
+    found = _run_blocklist(bl, seed, index // BLOCKLIST_ROUND, [index % BLOCKLIST_ROUND], tx_port)
+    block, allow = blocklist_lists(seed, index // BLOCKLIST_ROUND)
+    return blocklist_frame(seed, index, _tx_port(tx_port), block + allow), found
+
+
+def _tx_port(tx_port):
+    return tx_port if tx_port is not None else project.port_9090_config()[0]
+
+
+def _run_blocklist(bl, seed, rnd, indices, tx_port):
+    tx_port = _tx_port(tx_port)
+    block, allow = blocklist_lists(seed, rnd)
+    bl.load(block, allow)
+    tally = blocklist_reference.Tally()
+    found = []
+    rules_before = bl.rule_counters()
+    totals = bl.totals()
+    for i in indices:
+        name = f"blocklist:{seed}:{rnd * BLOCKLIST_ROUND + i}"
+        frame = blocklist_frame(seed, rnd * BLOCKLIST_ROUND + i, tx_port, block + allow)
+        decision = bl.lists.decide(frame)
+        tally.add(decision, len(frame))
+        verdict, out = bl.run(frame)
+        got = bpf.verdict_name(verdict)
+        if got != decision.verdict:
+            found.append(Disagreement(name, "blocklist", frame, f"verdict {got}, reference says {decision}"))
+        elif got == "PASS" and out != frame:
+            found.append(Disagreement(name, "blocklist", frame, f"output bytes differ: got {out.hex()}"))
+        now = bl.totals()
+        moved = _delta(now, totals)
+        want = {decision.total: {"packets": 1, "bytes": len(frame)}}
+        if moved != want:
+            found.append(Disagreement(name, "blocklist", frame,
+                                      f"totals moved by {moved}, reference says {want} ({decision})"))
+        totals = now
+    moved = _delta(bl.rule_counters(), rules_before)
+    if moved != tally.rules:
+        first = f"blocklist:{seed}:{rnd * BLOCKLIST_ROUND + indices[0]}"
+        wrong = {f"{lst} {net}": {"counted": moved.get((lst, net)), "reference": tally.rules.get((lst, net))}
+                 for lst, net in sorted(set(moved) | set(tally.rules), key=str)
+                 if moved.get((lst, net)) != tally.rules.get((lst, net))}
+        found.append(Disagreement(first, "blocklist", b"",
+                                  f"round {rnd} of seed {seed}, {len(indices)} frames from {first}: "
+                                  f"per-prefix counters differ: {wrong}"))
+    return found

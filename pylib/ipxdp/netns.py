@@ -50,6 +50,20 @@ pair inside, both ends up; `ns.dev` is the first end.
 `Namespaces(prefix)` is the set underneath, for a caller that adds
 namespaces one at a time (the bench); `remove_stale(prefix)` deletes the
 namespaces of that prefix whose process is gone (a run killed outright).
+
+Pinned maps get the same care.  blocklist pins its maps by name, one host
+list; a test must never see or touch the host's.  `PrivateBpffs` mounts a
+bpffs of its own (a new, empty instance) on a temporary directory and
+hands it to `ip`, xdp-block and xdp-stats as TC_BPF_MNT, which they read
+exactly as they would /sys/fs/bpf:
+
+    with PrivateBpffs() as fs:
+        fs.block("add", "198.51.100.0/24", check=True)   # scripts/xdp-block
+        with fs.load_object() as obj:                   # build/blocklist.o,
+            verdict, _ = obj.run(frame)                 # reusing those pins
+        ns.run([paths.script("xdp-attach"), "eth0", "blocklist"], env=fs.env)
+
+On exit it is unmounted, and every map pinned in it goes with it.
 """
 
 import collections
@@ -57,12 +71,15 @@ import contextlib
 import itertools
 import json
 import os
+import pathlib
 import re
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 
-from . import project
+from . import bpf, paths, project
 
 NETNS_DIR = "/var/run/netns"
 _counter = itertools.count()
@@ -356,6 +373,75 @@ def wait_for(predicate, timeout=5.0, interval=0.05):
         time.sleep(interval)
 
 
+class PrivateBpffs:
+    """A bpffs of its own on a temporary directory (see the top)."""
+
+    def __init__(self):
+        self.root = None
+
+    def __enter__(self):
+        self.root = pathlib.Path(tempfile.mkdtemp(prefix="ipxdp-bpffs-"))
+        try:
+            subprocess.run(["mount", "-t", "bpf", "bpf", str(self.root)], check=True,
+                           capture_output=True, text=True)
+        except BaseException:
+            self.root.rmdir()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
+        self.root.rmdir()
+
+    @property
+    def globals(self):
+        """Where iproute2 (and xdp-block) pin: TC_BPF_MNT/tc/globals."""
+        return self.root / "tc" / "globals"
+
+    @property
+    def env(self):
+        """This process's environment with TC_BPF_MNT set to this bpffs."""
+        return dict(os.environ, TC_BPF_MNT=str(self.root))
+
+    def block(self, *args, input=None, check=False, timeout=120):
+        """xdp-block ARGS (paths.script) with this bpffs; the CompletedProcess."""
+        res = subprocess.run([str(paths.script("xdp-block")), *args], input=input,
+                             capture_output=True, text=True, env=self.env, timeout=timeout)
+        if check and res.returncode != 0:
+            raise CommandFailed(res.returncode, res.args, res.stdout, res.stderr)
+        return res
+
+    def lists(self, *args):
+        """`xdp-block list --json ARGS` as a dict."""
+        return json.loads(self.block("list", "--json", *args, check=True).stdout)
+
+    def stats(self):
+        """`xdp-block stats --json` as a dict."""
+        return json.loads(self.block("stats", "--json", check=True).stdout)
+
+    def load_object(self, path=None):
+        """A bpf.BpfObject of @path (default: the blocklist under test)
+        whose maps pinned by name are the ones pinned here."""
+        self.globals.mkdir(parents=True, exist_ok=True)
+        return bpf.BpfObject(path or paths.obj("blocklist"), pin_root=self.globals)
+
+    def pins(self):
+        """The names pinned in tc/globals, sorted."""
+        return sorted(p.name for p in self.globals.iterdir()) if self.globals.exists() else []
+
+    def map_info(self, *spec):
+        """`bpftool -j map show SPEC` ("pinned", PATH or "id", ID) as a dict."""
+        out = subprocess.run(["bpftool", "-j", "map", "show", *map(str, spec)],
+                             check=True, capture_output=True, text=True).stdout
+        return json.loads(out)
+
+    def slot_map_id(self, name):
+        """The id of the list map in slot 0 of the outer map pinned as @name."""
+        out = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", str(self.globals / name),
+                              "key", "0", "0", "0", "0"], check=True, capture_output=True, text=True).stdout
+        return int.from_bytes(bytes(int(b, 16) for b in json.loads(out)["value"]), sys.byteorder)
+
+
 __all__ = ["VethPair", "Namespace", "Namespaces", "namespaces", "namespace_with_veth",
            "remove_stale", "unique_name", "wait_for", "Attached", "CommandFailed",
-           "QUIET_IPV6", "NO_IPV6", "NETNS_DIR"]
+           "QUIET_IPV6", "NO_IPV6", "NETNS_DIR", "PrivateBpffs"]

@@ -20,9 +20,20 @@
     port_9090_config(build=None)
                    (TX_PORT, TX_MAC as 6 bytes) as the build recorded them
                    in BUILD/port-9090.config
+    BLOCKLIST_TOTALS   the names of blocklist's totals in key order
+                   ("passed", "blocked", ...), from enum blocklist_total
+                   in include/blocklist.h
+    BLOCKLIST_FIELDS   the __u64 fields of struct blocklist_counter
+    BLOCKLIST_TOTALS_MAP, BLOCKLIST_COUNTERS_MAP, BLOCKLIST_LISTS
+                   blocklist's maps (progs/blocklist.c): the totals, the
+                   per-rule counters, {"block": outer map, "allow": ...}
+    blocklist_config(build=None)
+                   {"BLOCKLIST_MAX": N, "BLOCKLIST_COUNTERS": N} as the
+                   build recorded them in BUILD/blocklist.config
 
-The reference classifier (reference.py) states the keys again on purpose:
-it is the specification and reads nothing from the C code.
+The reference classifiers (reference.py, blocklist_reference.py) state the
+keys and totals again on purpose: they are the specification and read
+nothing from the C code.
 """
 
 import re
@@ -69,6 +80,25 @@ COUNT_FIELDS = tuple(re.findall(r"__u64 (\w+);",
                                 re.search(r"struct proto_counter \{(.*?)\};", _COUNT_H, re.S).group(1)))
 COUNT_MAP = re.search(r'^\} (\w+) SEC\("\.maps"\);', _read("progs/count.c"), re.M).group(1)
 
+_BLOCKLIST_H = _read("include/blocklist.h")
+_BLOCKLIST_MAPS = set(re.findall(r'^\}? ?(?:struct \w+ )?(\w+) SEC\("\.maps"\)', _read("progs/blocklist.c"), re.M))
+
+
+def _blocklist_map(name):
+    if name not in _BLOCKLIST_MAPS:
+        raise LookupError(f"progs/blocklist.c defines no map {name}")
+    return name
+
+
+BLOCKLIST_TOTALS = tuple(n.lower() for n in re.findall(
+    r"BLOCKLIST_(\w+) = \d+,", re.search(r"enum blocklist_total \{(.*?)\};", _BLOCKLIST_H, re.S).group(1))
+    if n != "TOTALS")
+BLOCKLIST_FIELDS = tuple(re.findall(r"__u64 (\w+);",
+                                    re.search(r"struct blocklist_counter \{(.*?)\};", _BLOCKLIST_H, re.S).group(1)))
+BLOCKLIST_TOTALS_MAP = _blocklist_map("ipxdp_totals")
+BLOCKLIST_COUNTERS_MAP = _blocklist_map("ipxdp_counters")
+BLOCKLIST_LISTS = {"block": _blocklist_map("ipxdp_block"), "allow": _blocklist_map("ipxdp_allow")}
+
 MULTIBUFFER_SECTION = "xdp.frags"
 PROGRAMS, MULTIBUFFER = _programs()
 XDP_MODES = _xdp_modes()
@@ -80,3 +110,9 @@ def port_9090_config(build=None):
     words = ((build or paths.build_dir()) / "port-9090.config").read_text().split()
     values = dict(w.split("=", 1) for w in words)
     return int(values["TX_PORT"]), bytes.fromhex(values["TX_MAC"].replace(":", ""))
+
+
+def blocklist_config(build=None):
+    """{"BLOCKLIST_MAX": N, "BLOCKLIST_COUNTERS": N} blocklist was built with."""
+    words = ((build or paths.build_dir()) / "blocklist.config").read_text().split()
+    return {k: int(v) for k, v in (w.split("=", 1) for w in words)}

@@ -7,6 +7,9 @@ The frames are built (with wire.py) to reach every rule: 0-3 VLAN tags,
 IPv4 with IHL 0-15, option bytes and fragment offsets, IPv6 chains of 0-8
 extension headers of every kind and length, TCP to the bounce port,
 truncation at any byte, and random byte flips on top.
+
+with_source(frame, address) gives an IP frame another source address (the
+blocklist's differential test draws sources from its lists).
 """
 
 import random
@@ -95,3 +98,21 @@ def frame(seed, index, tx_port):
     if len(out) < 14:
         out += bytes(14 - len(out))
     return bytes(out[:wire.MAX_FRAME])
+
+
+def with_source(frame, address):
+    """@frame (IPv4 or IPv6 behind up to two VLAN tags, as the parser
+    takes it) with its source address replaced by @address (an
+    ipaddress address of the frame's family); nothing else changes, not
+    even the IPv4 header checksum, which no program reads."""
+    ethertype, off = int.from_bytes(frame[12:14], "big"), 14
+    while ethertype in wire.VLAN_TPIDS:
+        ethertype, off = int.from_bytes(frame[off + 2:off + 4], "big"), off + 4
+    packed = address.packed
+    if ethertype == wire.ETH_P_IP and len(packed) == 4:
+        start = off + 12
+    elif ethertype == wire.ETH_P_IPV6 and len(packed) == 16:
+        start = off + 8
+    else:
+        raise ValueError(f"not an IPv{address.version} frame: {frame[:off + 2].hex()}")
+    return frame[:start] + packed + frame[start + len(packed):]
