@@ -190,7 +190,7 @@ int xdp_blocklist(struct xdp_md *ctx)
 }
 
 SEC("xdp.frags")
-int xdp_blocklist_mb(struct xdp_md *ctx)
+int xdp_block_mb(struct xdp_md *ctx)
 {
 	return judge_source(ctx, bpf_xdp_get_buff_len(ctx));
 }

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from ipxdp import bpf, differential, paths, project
+from ipxdp.netns import PrivateBpffs
 
 
 def pytest_configure(config):
@@ -94,3 +95,20 @@ def small_blocklist(tmp_path_factory):
     assert res.returncode == 0, res.stderr
     assert project.blocklist_config(src / "build") == {"BLOCKLIST_MAX": 8, "BLOCKLIST_COUNTERS": 4}
     return src / "build" / "blocklist.o"
+
+
+@pytest.fixture(scope="module")
+def private_tc_bpf_mnt():
+    """blocklist pins its maps where ip pins them: in a bpffs of the
+    module's own (TC_BPF_MNT, inherited by every command below), never in
+    the host's."""
+    with PrivateBpffs() as fs:
+        old = os.environ.get("TC_BPF_MNT")
+        os.environ["TC_BPF_MNT"] = str(fs.root)
+        try:
+            yield fs
+        finally:
+            if old is None:
+                del os.environ["TC_BPF_MNT"]
+            else:
+                os.environ["TC_BPF_MNT"] = old

@@ -23,6 +23,8 @@ HTTP_PORT = 8000
 ETH_HLEN = 14
 FIRST_BUFFER_MAX = 3520
 
+pytestmark = pytest.mark.usefixtures("private_tc_bpf_mnt")
+
 
 def ip_attach(ns, mode, obj, section="xdp.frags", dev=None, force=False):
     """`ip link set dev DEV xdpdrv|xdpgeneric obj OBJ sec SECTION`; returns

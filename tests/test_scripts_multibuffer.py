@@ -28,6 +28,7 @@ from ipxdp.netns import VethPair
 SCRIPTS = paths.scripts_dir()  # the scripts under test
 OBJDIR = paths.scripts_objdir()
 FRAGS = project.MULTIBUFFER_SECTION
+pytestmark = pytest.mark.usefixtures("private_tc_bpf_mnt")
 OBJECTS = list(project.PROGRAMS)
 NOTE = ("xdp-attach: this kernel has no multi-buffer XDP (Linux 5.18 or later has): "
         "attaching section {}, which does not take jumbo frames\n")
