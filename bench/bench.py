@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """usage: bench.py [--quick] [--out DIR] [--cpu N] [--loads N] [--rounds N] [--live-rounds N]
+                [--blocklist-rounds N] [--blocklist-object OBJ] [--xdp-block SCRIPT]
 
 Measure ipxdp's programs side by side, in one run:
 
@@ -12,12 +13,17 @@ Measure ipxdp's programs side by side, in one run:
      as a self-check (A/A);
   2. frames dropped per second with live frames: the floor, drop-tcp
      (native and generic XDP), xdp-filter (native), an nftables ingress
-     rule, an nftables prerouting rule and an iptables raw rule.
+     rule, an nftables prerouting rule and an iptables raw rule;
+  3. the blocklist (bench/blocklist.py): xdp-block load of 100,000
+     prefixes, timed; per-packet cost with 0, 1,000, 100,000 and 1,000,000
+     prefixes, sources spread over the list; live frames from spread
+     sources against an nftables set rule and iptables with an ipset of the
+     same list, and against xdp-filter with the same 10,000 addresses.
 
 Prints the tables, the A/A self-check and a verdict line against the
 project's targets, and writes DIR/bench.json, DIR/bench.txt and
 DIR/bench.png.  Needs root, the built objects (make all bench-objs),
-xdp-tools (xdp-filter's objects) and python3-matplotlib.
+xdp-tools (xdp-filter's objects), ipset and python3-matplotlib.
 
 options:
   --quick           few, short rounds (under 30 s): checks that the bench
@@ -29,6 +35,12 @@ options:
                     (default 20, quick 2)
   --rounds N        per-packet bench: rounds per load (default 2, quick 1)
   --live-rounds N   rounds of the live bench (default 31, quick 3)
+  --blocklist-rounds N
+                    rounds of the blocklist's live bench (default 15,
+                    quick 3)
+  --blocklist-object OBJ, --xdp-block SCRIPT
+                    the blocklist object and xdp-block to bench (default:
+                    build/blocklist.o and scripts/xdp-block)
   -h, --help        show this help
 
 It creates network namespaces named ipxdp-bench-<pid>-* and removes them
@@ -47,6 +59,7 @@ import signal
 import sys
 import time
 
+import blocklist
 import host
 import peers
 from host import BenchError
@@ -89,6 +102,9 @@ def parse_args(argv):
     p.add_argument("--loads", type=int)
     p.add_argument("--rounds", type=int)
     p.add_argument("--live-rounds", type=int)
+    p.add_argument("--blocklist-rounds", type=int)
+    p.add_argument("--blocklist-object", default=os.path.join(ROOT, "build", "blocklist.o"))
+    p.add_argument("--xdp-block", default=os.path.join(ROOT, "scripts", "xdp-block"))
     args = p.parse_args(argv)
     if args.help:
         print(__doc__.strip())
@@ -97,6 +113,7 @@ def parse_args(argv):
     args.loads = args.loads or (2 if quick else 20)
     args.rounds = args.rounds or (1 if quick else 2)
     args.live_rounds = args.live_rounds or (3 if quick else 31)
+    args.blocklist_rounds = args.blocklist_rounds or (3 if quick else 15)
     args.call_ms = 0.3 if quick else 1       # one per-packet call (the floor's time)
     args.calls = 2 if quick else 3           # a per-packet cell: the fastest of these
     args.run_s = 0.02 if quick else 0.05     # one live run
@@ -106,7 +123,7 @@ def parse_args(argv):
         args.cpu = max(allowed)
     elif args.cpu not in allowed:
         p.error(f"CPU {args.cpu} is not one this process may use ({sorted(allowed)})")
-    if args.rounds < 1 or args.live_rounds < 1 or args.loads < 1:
+    if args.rounds < 1 or args.live_rounds < 1 or args.loads < 1 or args.blocklist_rounds < 1:
         p.error("loads and rounds must be at least 1")
     return args
 
@@ -253,8 +270,13 @@ def main(argv=None):
     missing = [path for path, _ in OBJECTS.values()] + ["build/bench/gen-redirect.o",
                                                         "build/port-9090.config"]
     missing = [p for p in missing if not os.path.exists(os.path.join(ROOT, p))]
+    missing += [p for p in (args.blocklist_object, args.xdp_block) if not os.path.exists(p)]
     if missing:
         log(f"{missing[0]} is not built: run make all bench-objs (or make bench)")
+        return 1
+    tool = blocklist.check_tools()
+    if tool:
+        log(f"missing {tool} (the blocklist's peers need nftables, ipset and iptables): run make deps")
         return 1
     if not os.path.exists(os.path.join(peers.XDP_FILTER_DIR, "xdpfilt_alw_tcp.o")):
         log("missing xdp-tools (xdp-filter's objects, the bench's peer): run make deps")
@@ -293,6 +315,9 @@ def main(argv=None):
         t0 = time.monotonic()
         lv = bench_live(args, children, nss, tx)
         parts["live"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        bl = blocklist.run(args, children, nss, tx, log)
+        parts["blocklist"] = time.monotonic() - t0
         if stats.read() != "0":
             log("warning: kernel.bpf_stats_enabled was turned on during the run: figures are slow")
     except (BenchError, OSError, netns.CommandFailed) as e:
@@ -314,7 +339,7 @@ def main(argv=None):
         return rc
 
     import report
-    aa_line, line, targets = report.verdict(micro, lv)
+    aa_line, line, targets = report.verdict(micro, lv, blocklist.targets(bl))
     elapsed = time.monotonic() - started
     meta = dict(machine(), cpu=args.cpu, quick=args.quick, date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
                 seconds=round(elapsed, 1), seconds_per_part={k: round(v, 1) for k, v in parts.items()},
@@ -322,11 +347,11 @@ def main(argv=None):
                 bpf_stats_enabled_before=stats.saved_before)
     notes = [peer().note]
     text = report.micro_table(micro, PROGRAMS, args.cpu, notes) + [""] + report.live_table(lv, args.cpu) + \
-        ["", aa_line, line]
+        [""] + blocklist.tables(bl, args.cpu) + ["", aa_line, line]
     print("\n".join(text), flush=True)
     os.makedirs(args.out, exist_ok=True)
-    result = {"meta": meta, "micro": micro, "live": lv, "targets": targets, "self_check": aa_line,
-              "verdict": line}
+    result = {"meta": meta, "micro": micro, "live": lv, "blocklist": bl, "targets": targets,
+              "self_check": aa_line, "verdict": line}
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(result, f, indent=1)
         f.write("\n")
