@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """usage: bench.py [--quick] [--out DIR] [--cpu N] [--loads N] [--rounds N] [--live-rounds N]
-                [--blocklist-rounds N] [--blocklist-object OBJ] [--xdp-block SCRIPT]
+                [--blocklist-loads N] [--blocklist-rounds N] [--blocklist-object OBJ]
+                [--xdp-block SCRIPT]
 
 Measure ipxdp's programs side by side, in one run:
 
@@ -35,8 +36,11 @@ options:
                     (default 20, quick 2)
   --rounds N        per-packet bench: rounds per load (default 2, quick 1)
   --live-rounds N   rounds of the live bench (default 31, quick 3)
+  --blocklist-loads N
+                    loads of the blocklist's per-packet bench (default 8,
+                    quick 2)
   --blocklist-rounds N
-                    rounds of the blocklist's live bench (default 15,
+                    rounds of the blocklist's live bench (default 11,
                     quick 3)
   --blocklist-object OBJ, --xdp-block SCRIPT
                     the blocklist object and xdp-block to bench (default:
@@ -102,6 +106,7 @@ def parse_args(argv):
     p.add_argument("--loads", type=int)
     p.add_argument("--rounds", type=int)
     p.add_argument("--live-rounds", type=int)
+    p.add_argument("--blocklist-loads", type=int)
     p.add_argument("--blocklist-rounds", type=int)
     p.add_argument("--blocklist-object", default=os.path.join(ROOT, "build", "blocklist.o"))
     p.add_argument("--xdp-block", default=os.path.join(ROOT, "scripts", "xdp-block"))
@@ -113,7 +118,9 @@ def parse_args(argv):
     args.loads = args.loads or (2 if quick else 20)
     args.rounds = args.rounds or (1 if quick else 2)
     args.live_rounds = args.live_rounds or (3 if quick else 31)
-    args.blocklist_rounds = args.blocklist_rounds or (3 if quick else 15)
+    # Fewer than the rest: the blocklist's calls are long (see blocklist.py).
+    args.blocklist_loads = args.blocklist_loads or (2 if quick else 8)
+    args.blocklist_rounds = args.blocklist_rounds or (3 if quick else 11)
     args.call_ms = 0.3 if quick else 1       # one per-packet call (the floor's time)
     args.calls = 2 if quick else 3           # a per-packet cell: the fastest of these
     args.run_s = 0.02 if quick else 0.05     # one live run
@@ -123,7 +130,8 @@ def parse_args(argv):
         args.cpu = max(allowed)
     elif args.cpu not in allowed:
         p.error(f"CPU {args.cpu} is not one this process may use ({sorted(allowed)})")
-    if args.rounds < 1 or args.live_rounds < 1 or args.loads < 1 or args.blocklist_rounds < 1:
+    if args.rounds < 1 or args.live_rounds < 1 or args.loads < 1 or args.blocklist_rounds < 1 or \
+            args.blocklist_loads < 1:
         p.error("loads and rounds must be at least 1")
     return args
 
