@@ -521,20 +521,22 @@ def micro_figures(raw, cells):
 
 # --- live --------------------------------------------------------------------
 
-# name, label, how it drops, list
+# name, label, how it drops (live._check), list, sources (the frames' sources
+# are spread over the list, or one listed address: "hot")
 LIVE = [
-    ("floor", "floor (XDP_DROP only), native", "xdp", None),
-    ("blocklist-100k", "blocklist, native", "xdp", "100k"),
-    ("blocklist-100k-copy", "blocklist again (A/A), native", "xdp", "100k"),
-    ("nft-set-100k", "nftables ingress, interval set", "early", "100k"),
-    ("ipset-100k", "iptables raw + ipset hash:net", "prerouting", "100k"),
-    ("blocklist-1M", "blocklist, native", "xdp", "1M"),
-    ("nft-set-1M", "nftables ingress, interval set", "early", "1M"),
-    ("ipset-1M", "iptables raw + ipset hash:net", "prerouting", "1M"),
-    ("blocklist-10k32", "blocklist, native", "xdp", EXACT_LIST),
-    ("xdp-filter-ip-10k32", "xdp-filter alw_ip, native", "xdp", EXACT_LIST),
+    ("floor", "floor (XDP_DROP only), native", "xdp", None, None),
+    ("blocklist-100k", "blocklist, native", "xdp", "100k", "listed"),
+    ("blocklist-100k-copy", "blocklist again (A/A), native", "xdp", "100k", "listed"),
+    ("blocklist-100k-hot", "blocklist, one source, native", "xdp", "100k", "hot"),
+    ("nft-set-100k", "nftables ingress, interval set", "early", "100k", "listed"),
+    ("ipset-100k", "iptables raw + ipset hash:net", "prerouting", "100k", "listed"),
+    ("blocklist-1M", "blocklist, native", "xdp", "1M", "listed"),
+    ("nft-set-1M", "nftables ingress, interval set", "early", "1M", "listed"),
+    ("ipset-1M", "iptables raw + ipset hash:net", "prerouting", "1M", "listed"),
+    ("blocklist-10k32", "blocklist, native", "xdp", EXACT_LIST, "listed"),
+    ("xdp-filter-ip-10k32", "xdp-filter alw_ip, native", "xdp", EXACT_LIST, "listed"),
 ]
-GEN_SETS = 3  # the lists live frames come from: 100k, 1M, 10k32
+GEN_SETS = 4  # the generator's source sets: 100k listed and hot, 1M, 10k32
 LIST_LABEL = {"100k": f"{TARGET:,} prefixes", "1M": "1,000,000 prefixes", EXACT_LIST: f"{EXACT:,} /32"}
 
 
@@ -596,13 +598,14 @@ class LiveBench:
     def __init__(self, nss, tx, fs, lists, obj, start_pinned, start, log):
         self.tx, self.fs, self.obj = tx, fs, obj
         self.configs = [c for c in LIVE if c[3] is None or c[3] in lists.lists]
-        self.kinds = {n: k for n, _, k, _ in self.configs}
-        self.list_of = {n: lst for n, _, _, lst in self.configs}
+        self.kinds = {n: k for n, _, k, _, _ in self.configs}
+        self.list_of = {n: lst for n, _, _, lst, _ in self.configs}
+        self.set_of = {n: (lst, src) for n, _, _, lst, src in self.configs if lst}
         self.rx, self.holders, self.setup_s = {}, [], {}
         self.conn = None
         exact = [prefixes.dotted(a) for a, _ in lists.lists[EXACT_LIST].prefixes()]
         files = {}
-        for i, (name, _, kind, lst) in enumerate(self.configs):
+        for i, (name, _, kind, lst, _) in enumerate(self.configs):
             rns = nss.add(f"bl-{name}")
             tdev, smac, dmac = f"tx-bl{i}", f"02:00:00:bf:{0x10 + i:02x}:01", f"02:00:00:bf:{0x10 + i:02x}:02"
             tx.ip("link", "add", tdev, "address", smac, "type", "veth",
@@ -631,16 +634,16 @@ class LiveBench:
             if lst and not name.startswith("blocklist-"):
                 self.setup_s[name] = round(time.monotonic() - t0, 2)
                 log(f"blocklist: {name} set up in {self.setup_s[name]:.1f} s")
-        sets = sorted({lst for lst in self.list_of.values() if lst})
-        self.conn = start_pinned(gen_worker, tx.path, {s: lists.sources[s, "listed"] for s in sets},
+        sets = sorted(set(self.set_of.values()))
+        self.conn = start_pinned(gen_worker, tx.path, {s: lists.sources[s] for s in sets},
                                  [f"blg{i}" for i in range(len(sets))])
         for name, (rns, tdev, smac, dmac) in self.rx.items():
             frame = packets.live_frame(smac, dmac, live.PORT)
             if name == "floor":
-                for s in sets:  # the floor is paired with each configuration through its own sources
-                    self._call("prep", f"floor@{s}", s, tdev, frame)
+                for s in sets:  # the floor is paired with each configuration through its sources
+                    self._call("prep", "floor@%s/%s" % s, s, tdev, frame)
             else:
-                self._call("prep", name, self.list_of[name], tdev, frame)
+                self._call("prep", name, self.set_of[name], tdev, frame)
         self.frames, self.retried = {}, 0
 
     def _attach(self, name):
@@ -663,7 +666,7 @@ class LiveBench:
         return reply[1:]
 
     def _floor_key(self, name):
-        return f"floor@{self.list_of[name]}"
+        return "floor@%s/%s" % self.set_of[name]
 
     def run_set(self, items, sent):
         """As live.Live.run_set."""
@@ -754,14 +757,14 @@ class LiveBench:
 def live_figures(configs, rounds, frames, busy, retried):
     out = {"rounds": len(rounds), "batch_size": live.BATCH, "configs": {}, "ratios": {}}
     floor_all = [pair[0] for r in rounds for pair in r.values()]
-    for name, label, _, lst in configs:
+    for name, label, _, lst, src in configs:
         if name == "floor":
             ns = floor = floor_all
         else:
             floor, ns = [r[name][0] for r in rounds], [r[name][1] for r in rounds]
         out["configs"][name] = {
-            "label": label + (f", {LIST_LABEL[lst]}" if lst else ""), "list": lst,
-            "frames_per_run": frames.get(name, frames.get("floor@100k")), "runs": len(ns),
+            "label": label + (f", {LIST_LABEL[lst]}" if lst else ""), "list": lst, "sources": src,
+            "frames_per_run": frames.get(name, frames.get("floor@100k/listed")), "runs": len(ns),
             "mpps": report.summary([1e3 / x for x in ns], 3),
             "ns_per_frame": report.summary(ns),
             "over_floor_ns": report.summary(report.paired(ns, floor, lambda x, y: x - y)),
@@ -769,7 +772,7 @@ def live_figures(configs, rounds, frames, busy, retried):
         }
     # The blocklist's frames per second over each other configuration of
     # its list, from two runs of the same round: > 1, the blocklist drops more.
-    for name, _, _, lst in configs:
+    for name, _, _, lst, _ in configs:
         for bl in (f"blocklist-{lst}", f"blocklist-{lst}-copy"):
             if lst and name != bl and not name.startswith("blocklist-") and bl in out["configs"]:
                 out["ratios"][f"{bl}/{name}"] = report.summary(
