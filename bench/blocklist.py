@@ -853,6 +853,9 @@ def run(args, children, nss, tx, log):
         out["live"] = live_figures(lv.configs, rounds, frames, busy, lv.retried)
         out["meta"]["seconds_live"] = round(time.monotonic() - t2, 1)
     finally:
+        # Every process that may use the bpffs first: removing its directory
+        # takes the mounts away under any that still runs.
+        children.stop()
         if fs:
             fs.close()
         lists.close()
