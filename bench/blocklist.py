@@ -32,6 +32,7 @@ tables(), and puts targets() in its verdict line.
 
 import os
 import random
+import re
 import tempfile
 import time
 
@@ -66,8 +67,28 @@ MIN_RATE_VS_FLOOR = 0.5     # live: blocklist >= 0.5x the floor's
 MAX_LOAD_S = 2.0            # xdp-block load of TARGET prefixes
 
 
+DIR_PREFIX = "ipxdp-bench"  # its directories: /tmp/ipxdp-bench-<pid>-{lists,bpffs}-*
+
+
 def size_label(n):
     return f"{n:,}"
+
+
+def remove_stale_dirs():
+    """Removes the directories of a bench that was killed outright (the
+    files of its lists, the empty directory its bpffs was mounted on);
+    returns how many."""
+    removed = 0
+    tmp = tempfile.gettempdir()
+    for name in sorted(os.listdir(tmp)):
+        m = re.match(re.escape(DIR_PREFIX) + r"-(\d+)-(lists|bpffs)-", name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            path = os.path.join(tmp, name)
+            for f in os.listdir(path) if m.group(2) == "lists" else []:
+                os.unlink(os.path.join(path, f))
+            os.rmdir(path)
+            removed += 1
+    return removed
 
 
 # --- the lists -------------------------------------------------------------
@@ -77,7 +98,7 @@ class Lists:
     sources each part of the bench spreads over them."""
 
     def __init__(self, quick):
-        self.dir = tempfile.mkdtemp(prefix="ipxdp-bench-lists-")
+        self.dir = tempfile.mkdtemp(prefix=f"{DIR_PREFIX}-{os.getpid()}-lists-")
         self.lists = {name: PrefixList(name, n, seed) for name, n, seed in LISTS
                       if not (quick and n > TARGET)}
         self.lists[EXACT_LIST] = PrefixList(EXACT_LIST, EXACT, 15, exact=True)
@@ -200,11 +221,14 @@ def run(args, children, nss, tx, log):
     """The whole part; returns its figures."""
     out = {"meta": {}}
     t0 = time.monotonic()
+    stale = remove_stale_dirs()
+    if stale:
+        log(f"blocklist: removed {stale} directories left by a bench that was killed")
     log("blocklist: generating the lists" + (" (QUICK: no 1,000,000 list)" if args.quick else ""))
     lists = Lists(args.quick)
     fs = None
     try:
-        fs = Bpffs(children.start, list(lists.lists))
+        fs = Bpffs(children.start, list(lists.lists), f"{DIR_PREFIX}-{os.getpid()}-bpffs-")
         out["meta"]["lists"] = {n: {"prefixes": lst.count, "lengths": lst.lengths()}
                                 for n, lst in lists.lists.items()}
         out.update(load_lists(fs, lists, args.xdp_block, args.blocklist_object, log))

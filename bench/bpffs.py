@@ -81,8 +81,11 @@ class Bpffs:
     /sys/fs/bpf, and nothing is left anywhere when the bench ends, however
     it ends."""
 
-    def __init__(self, start, names):
-        self.base = tempfile.mkdtemp(prefix="ipxdp-bench-bpffs-")
+    def __init__(self, start, names, prefix):
+        """@start starts the keeper (bench.Children.start); @names: one
+        bpffs each; the directory they are mounted in is a new one in
+        /tmp named @prefix..."""
+        self.base = tempfile.mkdtemp(prefix=prefix)
         self.conn = start(keeper, self.base, list(names))
         try:
             reply = self.conn.recv()
