@@ -365,13 +365,13 @@ def tables(bl, cpu):
     lines += ["", f"Blocklist, live frames (spread sources: {SOURCES:,} listed addresses per list; generator "
                   f"and receiver on CPU {cpu}, {lv['rounds']} rounds, batches of {lv['batch_size']}): median "
                   "[min-max]; over floor and ratios paired per round",
-              f"{'configuration':<48}{'Mpps':>7}{'[min-max]':>14}{'ns/frame':>10}{'over floor':>14}"
+              f"{'configuration':<52}{'Mpps':>7}{'[min-max]':>14}{'ns/frame':>10}{'over floor':>14}"
               f"{'x floor':>9}{'blocklist x':>13}"]
     for name, c in lv["configs"].items():
         ratio = lv["ratios"].get(f"blocklist-{c['list']}/{name}")
         r = f"{ratio['median']:.2f}" if ratio else "-"
         mp = c["mpps"]
-        lines.append(f"{c['label']:<48}{mp['median']:>7.2f}{mp['min']:>7.2f}-{mp['max']:<6.2f}"
+        lines.append(f"{c['label']:<52}{mp['median']:>7.2f}{mp['min']:>7.2f}-{mp['max']:<6.2f}"
                      f"{c['ns_per_frame']['median']:>10.1f}{report._pm(c['over_floor_ns'], True):>14}"
                      f"{c['rate_vs_floor']['median']:>9.3f}{r:>13}")
     lines.append("blocklist x: the blocklist's frames per second (same list, same round) over this one's.")

@@ -225,7 +225,7 @@ def test_quick_run_prints_the_blocklist_tables(quick):
     assert "3 rounds, batches of 64" in lines[live]
     assert lines[live + 1].split() == ["configuration", "Mpps", "[min-max]", "ns/frame", "over", "floor",
                                        "x", "floor", "blocklist", "x"]
-    assert [line[:48].rstrip() for line in lines[live + 2:live + 2 + len(BL_CONFIGS)]] == [
+    assert [line[:52].rstrip() for line in lines[live + 2:live + 2 + len(BL_CONFIGS)]] == [
         "floor (XDP_DROP only), native", "blocklist, native, 100,000 prefixes",
         "blocklist again (A/A), native, 100,000 prefixes", "blocklist, one source, native, 100,000 prefixes",
         "nftables ingress, interval set, 100,000 prefixes", "iptables raw + ipset hash:net, 100,000 prefixes",
