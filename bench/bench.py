@@ -27,8 +27,9 @@ DIR/bench.png.  Needs root, the built objects (make all bench-objs),
 xdp-tools (xdp-filter's objects), ipset and python3-matplotlib.
 
 options:
-  --quick           few, short rounds (under 30 s): checks that the bench
-                    works; its figures are not judged
+  --quick           few, short rounds and no 1,000,000-prefix list (under
+                    30 s): checks that the bench works; its figures are not
+                    judged
   --out DIR         where to write the results (default: build)
   --cpu N           the CPU to run the programs and the generator on
                     (default: the last one this process may use)
@@ -47,9 +48,12 @@ options:
                     build/blocklist.o and scripts/xdp-block)
   -h, --help        show this help
 
-It creates network namespaces named ipxdp-bench-<pid>-* and removes them
-when it ends, also when interrupted; kernel.bpf_stats_enabled is kept at 0
-while it runs and put back afterwards.
+It creates network namespaces named ipxdp-bench-<pid>-* and, for the
+blocklist's lists, directories /tmp/ipxdp-bench-<pid>-* and bpffs mounts
+seen only in a mount namespace of its own (never /sys/fs/bpf); it removes
+them when it ends, also when interrupted, and those of a bench that was
+killed.  kernel.bpf_stats_enabled is kept at 0 while it runs and put back
+afterwards.
 """
 
 import argparse

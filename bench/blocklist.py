@@ -33,6 +33,7 @@ tables(), and puts targets() in its verdict line.
 import os
 import random
 import re
+import shutil
 import tempfile
 import time
 
@@ -185,8 +186,8 @@ def micro_spec(lists, obj):
     return targets, cells
 
 
-# The live configurations: name, label, how it drops (live._check), list, sources (the frames' sources
-# are spread over the list, or one listed address: "hot")
+# The live configurations: name, label, how it drops (live._check), list,
+# sources (spread over the list, or one listed address: "hot").
 LIVE = [
     ("floor", "floor (XDP_DROP only), native", "xdp", None, None),
     ("blocklist-100k", "blocklist, native", "xdp", "100k", "listed"),
@@ -205,16 +206,13 @@ LIST_LABEL = {"100k": f"{TARGET:,} prefixes", "1M": "1,000,000 prefixes", EXACT_
 AA_CELLS = ("100k/listed", "100k-copy/listed")  # the per-packet A/A
 
 
-
 # --- the part, as bench.py runs it -------------------------------------------
 
 def check_tools():
-    """The first missing tool, or None."""
-    for tool in ("nft", "ipset", "iptables", "bpftool", "nsenter", "ethtool"):
-        if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ.get(
-                "PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(":") + ["/usr/sbin", "/sbin"]):
-            return tool
-    return None
+    """The first tool the part needs that is missing, or None."""
+    path = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+    return next((t for t in ("nft", "ipset", "iptables", "bpftool", "nsenter", "ethtool")
+                 if not shutil.which(t, path=path)), None)
 
 
 def run(args, children, nss, tx, log):
@@ -235,6 +233,7 @@ def run(args, children, nss, tx, log):
         out["meta"]["seconds_setup"] = round(time.monotonic() - t0, 1)
 
         targets, cells = micro_spec(lists, args.blocklist_object)
+        # Devices to hold the cells' programs and the live generator's copies on.
         devs = [f"blh{i}" for i in range(len(cells))] + [f"blg{i}" for i in range(GEN_SETS)]
         for i in range(0, len(devs), 2):
             tx.ip("link", "add", devs[i], "type", "veth", "peer", "name",
@@ -242,7 +241,8 @@ def run(args, children, nss, tx, log):
         frame = packets.live_frame("02:00:00:be:0c:01", "02:00:00:be:0c:02", live.PORT)
         if not args.quick:
             host.wait_quiet(args.quiet_wait, log=log)
-        log(f"blocklist per-packet bench: {args.blocklist_loads} loads x {args.rounds} rounds on CPU {args.cpu}")
+        log(f"blocklist per-packet bench: {args.blocklist_loads} loads x {args.rounds} rounds "
+            f"on CPU {args.cpu}")
         t1 = time.monotonic()
         conn = children.start(blocklist_micro.worker, tx.path, fs.mnt, fs.base, args.cpu, targets, cells,
                               lists.sources, devs, frame, str(args.xdp_block), args.blocklist_loads, args.rounds,
@@ -282,8 +282,9 @@ def run(args, children, nss, tx, log):
         out["live"] = blocklist_live.figures(configs, rounds, frames, busy, lv.retried)
         out["meta"]["seconds_live"] = round(time.monotonic() - t2, 1)
     finally:
-        # Every process that may use the bpffs first: removing its directory
-        # takes the mounts away under any that still runs.
+        # Every process that may use the bpffs stopped first (see Bpffs.close).
+        if fs:
+            fs.stop()
         children.stop()
         if fs:
             fs.close()

@@ -128,12 +128,21 @@ class Bpffs:
                              f"(exit {res.returncode}): {err}")
         return res
 
+    def stop(self):
+        """Tell the keeper to go; the namespace goes with the last process
+        in it."""
+        if not self.conn.closed:
+            try:
+                self.conn.send(("quit",))
+            except OSError:
+                pass
+            self.conn.close()
+
     def close(self):
-        try:
-            self.conn.send(("quit",))
-        except OSError:
-            pass
-        self.conn.close()
+        """Stop the keeper, remove the directory.  Call it only when no
+        process of the bench's may use the bpffs any more: removing the
+        directory takes the mounts on it away, in every namespace."""
+        self.stop()
         try:
             os.rmdir(self.base)
         except OSError:
