@@ -122,13 +122,13 @@ def parse_args(argv):
     args.loads = args.loads or (2 if quick else 20)
     args.rounds = args.rounds or (1 if quick else 2)
     args.live_rounds = args.live_rounds or (3 if quick else 31)
-    # Fewer than the rest: the blocklist's calls are long (see blocklist.py).
-    args.blocklist_loads = args.blocklist_loads or (2 if quick else 8)
-    args.blocklist_rounds = args.blocklist_rounds or (3 if quick else 11)
     args.call_ms = 0.3 if quick else 1       # one per-packet call (the floor's time)
     args.calls = 2 if quick else 3           # a per-packet cell: the fastest of these
     args.run_s = 0.02 if quick else 0.05     # one live run
     args.quiet_wait = 2 if quick else 10     # seconds to wait for a quiet machine
+    # Fewer than the rest: the blocklist's calls are long (see blocklist.py).
+    args.blocklist_loads = args.blocklist_loads or (2 if quick else 8)
+    args.blocklist_rounds = args.blocklist_rounds or (3 if quick else 11)
     allowed = os.sched_getaffinity(0)
     if args.cpu is None:
         args.cpu = max(allowed)
