@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """usage: bench.py [--quick] [--out DIR] [--cpu N] [--loads N] [--rounds N] [--live-rounds N]
+                [--blocklist-loads N] [--blocklist-rounds N] [--blocklist-object OBJ]
+                [--xdp-block SCRIPT]
 
 Measure ipxdp's programs side by side, in one run:
 
@@ -13,16 +15,22 @@ Measure ipxdp's programs side by side, in one run:
      its plain one, and on 9,000-byte frames (bench/frags.py);
   2. frames dropped per second with live frames: the floor, drop-tcp
      (native and generic XDP), xdp-filter (native), an nftables ingress
-     rule, an nftables prerouting rule and an iptables raw rule.
+     rule, an nftables prerouting rule and an iptables raw rule;
+  3. the blocklist (bench/blocklist.py): xdp-block load of 100,000
+     prefixes, timed; per-packet cost with 0, 1,000, 100,000 and 1,000,000
+     prefixes, sources spread over the list; live frames from spread
+     sources against an nftables set rule and iptables with an ipset of the
+     same list, and against xdp-filter with the same 10,000 addresses.
 
 Prints the tables, the A/A self-check and a verdict line against the
 project's targets, and writes DIR/bench.json, DIR/bench.txt and
 DIR/bench.png.  Needs root, the built objects (make all bench-objs),
-xdp-tools (xdp-filter's objects) and python3-matplotlib.
+xdp-tools (xdp-filter's objects), ipset and python3-matplotlib.
 
 options:
-  --quick           few, short rounds (under 30 s): checks that the bench
-                    works; its figures are not judged
+  --quick           few, short rounds and no 1,000,000-prefix list (under
+                    30 s): checks that the bench works; its figures are not
+                    judged
   --out DIR         where to write the results (default: build)
   --cpu N           the CPU to run the programs and the generator on
                     (default: the last one this process may use)
@@ -30,11 +38,23 @@ options:
                     (default 20, quick 2)
   --rounds N        per-packet bench: rounds per load (default 2, quick 1)
   --live-rounds N   rounds of the live bench (default 31, quick 3)
+  --blocklist-loads N
+                    loads of the blocklist's per-packet bench (default 8,
+                    quick 2)
+  --blocklist-rounds N
+                    rounds of the blocklist's live bench (default 11,
+                    quick 3)
+  --blocklist-object OBJ, --xdp-block SCRIPT
+                    the blocklist object and xdp-block to bench (default:
+                    build/blocklist.o and scripts/xdp-block)
   -h, --help        show this help
 
-It creates network namespaces named ipxdp-bench-<pid>-* and removes them
-when it ends, also when interrupted; kernel.bpf_stats_enabled is kept at 0
-while it runs and put back afterwards.
+It creates network namespaces named ipxdp-bench-<pid>-* and, for the
+blocklist's lists, directories /tmp/ipxdp-bench-<pid>-* and bpffs mounts
+seen only in a mount namespace of its own (never /sys/fs/bpf); it removes
+them when it ends, also when interrupted, and those of a bench that was
+killed.  kernel.bpf_stats_enabled is kept at 0 while it runs and put back
+afterwards.
 """
 
 import argparse
@@ -48,6 +68,7 @@ import signal
 import sys
 import time
 
+import blocklist
 import host
 import peers
 from host import BenchError
@@ -90,6 +111,10 @@ def parse_args(argv):
     p.add_argument("--loads", type=int)
     p.add_argument("--rounds", type=int)
     p.add_argument("--live-rounds", type=int)
+    p.add_argument("--blocklist-loads", type=int)
+    p.add_argument("--blocklist-rounds", type=int)
+    p.add_argument("--blocklist-object", default=os.path.join(ROOT, "build", "blocklist.o"))
+    p.add_argument("--xdp-block", default=os.path.join(ROOT, "scripts", "xdp-block"))
     args = p.parse_args(argv)
     if args.help:
         print(__doc__.strip())
@@ -100,12 +125,16 @@ def parse_args(argv):
     args.live_rounds = args.live_rounds or (3 if quick else 31)
     args.run_s = 0.02 if quick else 0.05     # one live run
     args.quiet_wait = 2 if quick else 10     # seconds to wait for a quiet machine
+    # Fewer than the rest: the blocklist's calls are long (see blocklist.py).
+    args.blocklist_loads = args.blocklist_loads or (2 if quick else 8)
+    args.blocklist_rounds = args.blocklist_rounds or (3 if quick else 11)
     allowed = os.sched_getaffinity(0)
     if args.cpu is None:
         args.cpu = max(allowed)
     elif args.cpu not in allowed:
         p.error(f"CPU {args.cpu} is not one this process may use ({sorted(allowed)})")
-    if args.rounds < 1 or args.live_rounds < 1 or args.loads < 1:
+    if args.rounds < 1 or args.live_rounds < 1 or args.loads < 1 or args.blocklist_rounds < 1 or \
+            args.blocklist_loads < 1:
         p.error("loads and rounds must be at least 1")
     return args
 
@@ -272,8 +301,13 @@ def main(argv=None):
     missing = [path for path, _ in OBJECTS.values()] + ["build/bench/gen-redirect.o",
                                                         "build/port-9090.config"]
     missing = [p for p in missing if not os.path.exists(os.path.join(ROOT, p))]
+    missing += [p for p in (args.blocklist_object, args.xdp_block) if not os.path.exists(p)]
     if missing:
         log(f"{missing[0]} is not built: run make all bench-objs (or make bench)")
+        return 1
+    tool = blocklist.check_tools()
+    if tool:
+        log(f"missing {tool} (the blocklist's peers need nftables, ipset and iptables): run make deps")
         return 1
     if not os.path.exists(os.path.join(peers.XDP_FILTER_DIR, "xdpfilt_alw_tcp.o")):
         log("missing xdp-tools (xdp-filter's objects, the bench's peer): run make deps")
@@ -312,6 +346,9 @@ def main(argv=None):
         t0 = time.monotonic()
         lv = bench_live(args, children, nss, tx)
         parts["live"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        bl = blocklist.run(args, children, nss, tx, log)
+        parts["blocklist"] = time.monotonic() - t0
         if stats.read() != "0":
             log("warning: kernel.bpf_stats_enabled was turned on during the run: figures are slow")
     except (BenchError, OSError, netns.CommandFailed) as e:
@@ -333,7 +370,7 @@ def main(argv=None):
         return rc
 
     import report
-    aa_line, line, targets = report.verdict(micro, lv)
+    aa_line, line, targets = report.verdict(micro, lv, blocklist.targets(bl))
     elapsed = time.monotonic() - started
     meta = dict(machine(), cpu=args.cpu, quick=args.quick, date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
                 seconds=round(elapsed, 1), seconds_per_part={k: round(v, 1) for k, v in parts.items()},
@@ -341,12 +378,12 @@ def main(argv=None):
                 bpf_stats_enabled_before=stats.saved_before)
     notes = [peer().note]
     import frags
-    text = report.micro_table(micro, PROGRAMS, args.cpu, notes) + frags.table(micro) + [""] + report.live_table(lv, args.cpu) + \
-        ["", aa_line, line]
+    text = report.micro_table(micro, PROGRAMS, args.cpu, notes) + frags.table(micro) + [""] + \
+        report.live_table(lv, args.cpu) + [""] + blocklist.tables(bl, args.cpu) + ["", aa_line, line]
     print("\n".join(text), flush=True)
     os.makedirs(args.out, exist_ok=True)
-    result = {"meta": meta, "micro": micro, "live": lv, "targets": targets, "self_check": aa_line,
-              "verdict": line}
+    result = {"meta": meta, "micro": micro, "live": lv, "blocklist": bl, "targets": targets,
+              "self_check": aa_line, "verdict": line}
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(result, f, indent=1)
         f.write("\n")

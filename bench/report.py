@@ -177,8 +177,9 @@ def micro_targets(micro):
     return targets
 
 
-def verdict(micro, live):
-    """(A/A line or None, verdict line, [target dicts])."""
+def verdict(micro, live, more=None):
+    """(A/A line or None, verdict line, [target dicts]).  @more: ([target
+    dicts], [reasons not to judge]) of another part (blocklist.targets())."""
     targets = micro_targets(micro) if micro else []
     if live:
         v = live["configs"]["drop-tcp-native"]["rate_vs_floor"]["median"]
@@ -188,6 +189,8 @@ def verdict(micro, live):
                         "status": _status(v - LIVE_MIN_RATE_VS_FLOOR, noise),
                         "text": f"live: drop-tcp native at {v:.3f}x the floor's frames per second "
                                 f"(>= {LIVE_MIN_RATE_VS_FLOOR})"})
+    if more:
+        targets += more[0]
     if micro:
         import frags
         targets += frags.targets(micro)  # the multi-buffer rows (frags.py)
@@ -208,6 +211,8 @@ def verdict(micro, live):
         short.append(f"{micro['loads']} loads < {MIN_LOADS}")
     if live and live["rounds"] < MIN_ROUNDS:
         short.append(f"{live['rounds']} live rounds < {MIN_ROUNDS}")
+    if more:
+        short += more[1]
     parts = [f"{t['status']}: {t['text']}" for t in targets]
     missed = sum(t["status"] == "MISSED" for t in targets)
     unresolved = sum(t["status"] == "noise" for t in targets)

@@ -2,26 +2,30 @@
 #
 # make bench           per-packet cost of each program (BPF_PROG_TEST_RUN) and
 #                      live-frame throughput against xdp-filter, nftables
-#                      and iptables, side by side; tables, A/A self-check
-#                      and verdict on stdout, build/bench.json,
-#                      build/bench.png (about 2 minutes, root)
-# make bench QUICK=1   the same, few rounds (under 30 s): checks that the
-#                      bench works, its figures are not to be judged
+#                      and iptables, side by side; the blocklist with lists
+#                      of up to 1,000,000 prefixes against an nftables set,
+#                      ipset and xdp-filter, and xdp-block load timed;
+#                      tables, A/A self-check and verdict on stdout,
+#                      build/bench.json, build/bench.png (about 4 minutes,
+#                      root)
+# make bench QUICK=1   the same, few rounds and no 1,000,000-prefix list
+#                      (under 30 s): checks that the bench works, its
+#                      figures are not to be judged
 # make bench-ab PARSE=FILE
 #                      A/B of a parser change: drop-tcp built from FILE (a
 #                      changed copy of include/parse.h) against drop-tcp as
 #                      built, both loaded twice, in one per-packet run
 #                      (about a minute; QUICK=1 works here too)
 #
-# The floor and the traffic generator are built into build/bench/ and are
+# The floor and the traffic generators are built into build/bench/ and are
 # never installed.
 
 BENCH_BUILD := $(BUILD)/bench
 BENCH_OBJS  := $(patsubst bench/progs/%.c,$(BENCH_BUILD)/%.o,$(wildcard bench/progs/*.c))
 BENCH_ARGS  := $(if $(filter-out 0,$(QUICK)),--quick) --out $(BUILD)
 
-# The plot.
-DEB_DEPS += python3-matplotlib
+# The plot; the blocklist's peer ipset (nftables and iptables are in DEB_DEPS).
+DEB_DEPS += python3-matplotlib ipset
 
 .PHONY: bench bench-objs bench-ab
 bench-objs: $(BENCH_OBJS)

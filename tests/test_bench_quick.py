@@ -8,8 +8,11 @@ nothing, so no test here looks at how fast anything is.
 import json
 import os
 import pathlib
+import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -17,12 +20,22 @@ import pytest
 from ipxdp import paths
 from ipxdp.paths import ROOT
 
-BENCH = [paths.PYTHON, str(ROOT / "bench" / "bench.py")]
+# The blocklist object and script under test, as paths names them.
+BENCH = [paths.PYTHON, str(ROOT / "bench" / "bench.py"), "--blocklist-object", str(paths.obj("blocklist")),
+         "--xdp-block", str(paths.script("xdp-block"))]
 CLASSES = ["ipv4-tcp", "ipv4-udp", "ipv4-tcp-txport", "ipv6-tcp", "vlan-ipv4-tcp",
            "qinq-ipv6-tcp", "ipv6-ext3-tcp", "ipv4-opts40-tcp", "arp"]
 PROGRAMS = ["touch", "drop-tcp", "count", "port-9090", "xdp-filter"]
 CONFIGS = ["floor", "drop-tcp-native", "drop-tcp-native-copy", "xdp-filter-native", "drop-tcp-generic",
            "nft-ingress", "nft-prerouting", "iptables-raw"]
+BL_LISTS = {"0": 0, "1k": 1000, "100k": 100000, "10k32": 10000}  # QUICK: no million
+BL_CELLS = ["floor", "0/unlisted", "1k/listed", "1k/unlisted", "1k/hot", "100k/listed", "100k/unlisted",
+            "100k/hot", "10k32/listed", "10k32/unlisted", "100k-copy/listed", "xdp-filter-ip/listed",
+            "xdp-filter-ip/unlisted"]
+BL_CONFIGS = ["floor", "blocklist-100k", "blocklist-100k-copy", "blocklist-100k-hot", "nft-set-100k",
+              "ipset-100k", "blocklist-10k32", "xdp-filter-ip-10k32"]
+BL_RATIOS = {"blocklist-100k/nft-set-100k", "blocklist-100k-copy/nft-set-100k", "blocklist-100k/ipset-100k",
+             "blocklist-100k-copy/ipset-100k", "blocklist-10k32/xdp-filter-ip-10k32"}
 STATS = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
 BPFFS = pathlib.Path("/sys/fs/bpf")
 
@@ -31,6 +44,25 @@ def pins():
     """Everything under the host's bpffs (xdp-filter's maps are pinned by
     name: the bench must neither leave nor reuse pins there)."""
     return {str(p) for p in BPFFS.rglob("*")}
+
+
+def leftovers():
+    """What the blocklist part makes outside namespaces: its bpffs and list
+    directories, and a mount of them (there should never be one outside
+    the bench's own mount namespace)."""
+    dirs = {str(p) for p in pathlib.Path(tempfile.gettempdir()).glob("ipxdp-bench-*")}
+    with open("/proc/self/mountinfo") as f:
+        mounts = {line.split()[4] for line in f if re.search(r"/ipxdp-bench-\d+-bpffs-", line.split()[4])}
+    return dirs | mounts
+
+
+def stale_dirs():
+    """Directories as a bench killed outright leaves them (its pid gone:
+    above the kernel's largest)."""
+    dead = int(pathlib.Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"ipxdp-bench-{dead}-lists-"))
+    (tmp / "100k.txt").write_text("192.0.2.0/24\n")
+    return {str(tmp), tempfile.mkdtemp(prefix=f"ipxdp-bench-{dead}-bpffs-")}
 
 
 def bench_namespaces(pid):
@@ -53,10 +85,13 @@ def bench_objects():
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """One quick run: (process, stdout, stderr, output directory,
-    bpf_stats_enabled before, pins before, pins after)."""
+    bpf_stats_enabled before, pins before, pins after, leftovers before,
+    leftovers after)."""
     out = tmp_path_factory.mktemp("bench")
     stats_before = STATS.read_text()
     pins_before = pins()
+    left_before = leftovers()
+    stale = stale_dirs()
     p = subprocess.Popen(BENCH + ["--quick", "--out", str(out)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=paths.python_env())
     try:
@@ -66,15 +101,20 @@ def quick(tmp_path_factory):
             p.kill()
             p.wait()
         remove_namespaces(p.pid)
-    return p, stdout, stderr, out, stats_before, pins_before, pins()
+    after = leftovers()
+    for d in stale & after:
+        shutil.rmtree(d)
+    return p, stdout, stderr, out, stats_before, pins_before, pins(), left_before - stale, after
 
 
 def test_quick_run_succeeds_and_cleans_up(quick):
-    p, stdout, stderr, _, stats_before, pins_before, pins_after = quick
+    p, stdout, stderr, _, stats_before, pins_before, pins_after, left_before, left_after = quick
     assert p.returncode == 0, stderr
     assert bench_namespaces(p.pid) == []
     assert STATS.read_text() == stats_before
     assert pins_after - pins_before == set()
+    assert left_after - left_before == set()  # the stale ones too
+    assert "bench: blocklist: removed 2 directories left by a bench that was killed\n" in stderr
     assert "libbpf" not in stderr  # xdp-filter's objects load without warnings
 
 
@@ -89,7 +129,8 @@ def test_quick_run_prints_both_tables_the_self_check_and_a_verdict(quick):
     assert "xdp-filter: xdpfilt_alw_tcp.o, rule: drop TCP to port 80, 5201, 9090; " \
            "aborts on IPv6 behind more than 5 extension headers." in lines
     assert lines[-2].startswith("A/A: drop-tcp loaded twice differs by at most ")
-    assert lines[-1].startswith("verdict: not judged (2 loads < 8, 3 live rounds < 9; indicative only): ")
+    assert lines[-1].startswith("verdict: not judged (2 loads < 8, 3 live rounds < 9, 3 blocklist live rounds "
+                                "< 9; indicative only): ")
     for label in ("IPv4 TCP", "QinQ IPv6 TCP", "IPv6 3 ext hdrs TCP", "ARP", "VLAN tags 2",
                   "IPv6 ext hdrs 6", "drop-tcp again (A/A), native", "xdp-filter alw_tcp, native XDP",
                   "nftables netdev ingress", "iptables raw PREROUTING"):
@@ -143,8 +184,10 @@ def test_quick_run_json(quick):
     assert live["aa"]["configs"] == ["drop-tcp-native", "drop-tcp-native-copy"]
 
     targets = data["targets"]
-    assert [t["limit"] for t in targets[:6]] == ["> 0 ns"] * 3 + ["<= 0.25", "<= 0.5", ">= 0.95"]
-    assert [t["target"].split(":")[0] for t in targets[:6]] == ["micro"] * 5 + ["live"]
+    assert [t["limit"] for t in targets[:10]] == ["> 0 ns"] * 3 + ["<= 0.25", "<= 0.5", ">= 0.95", ">= 2.0",
+                                                              ">= 2.0", ">= 0.5", "<= 2.0 s"]
+    assert [t["target"].split(":")[0] for t in targets[:10]] == ["micro"] * 5 + ["live"] * 4 + [
+        "xdp-block load of 100,000 prefixes, wall, the slowest case"]
     for t in targets:
         assert t["status"] in ("met", "MISSED", "noise"), t
         assert t["met"] is (t["status"] == "met"), t
@@ -159,6 +202,102 @@ def test_quick_run_json(quick):
                                     else "noise")
 
 
+def test_quick_run_prints_the_blocklist_tables(quick):
+    _, stdout, _, out, *_ = quick
+    load_s = json.loads((out / "bench.json").read_text())["blocklist"]["load_s"]
+    lines = stdout.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("Blocklist, per-packet cost")))
+    assert lines[start].startswith("Blocklist, per-packet cost (BPF_PROG_TEST_RUN behind spread-tail, CPU ")
+    assert "2 loads x 1 rounds, each the fastest of 2 calls of 65536 runs, one per source" in lines[start]
+    assert lines[start + 1].split() == ["IPv4", "prefixes", "listed,", "spread", "unlisted,", "spread",
+                                        "listed,", "one", "source"]
+    rows = [line[:22].strip() for line in lines[start + 2:start + 7]]
+    assert rows == ["0", "1,000", "100,000", "10,000 /32", "xdp-filter alw_ip"]  # QUICK: no million
+    # No listed source in an empty list; one listed source of each list but
+    # the single addresses.
+    assert lines[start + 2].split()[1] == "-" and lines[start + 2].split()[3] == "-"
+    assert lines[start + 5].split()[-1] == "-"
+    assert lines[start + 7].startswith("floor behind spread-tail: ")
+    assert "xdp-block load of 100,000 prefixes (wall, one each): " + ", ".join(
+        f"{case} {load_s[key]:.2f} s" for key, case in (("empty", "empty"), ("half_replaced", "half replaced"),
+                                                         ("unchanged", "unchanged"))) in lines
+    live = lines.index(next(line for line in lines if line.startswith("Blocklist, live frames")))
+    assert "3 rounds, batches of 64" in lines[live]
+    assert lines[live + 1].split() == ["configuration", "Mpps", "[min-max]", "ns/frame", "over", "floor",
+                                       "x", "floor", "blocklist", "x"]
+    assert [line[:52].rstrip() for line in lines[live + 2:live + 2 + len(BL_CONFIGS)]] == [
+        "floor (XDP_DROP only), native", "blocklist, native, 100,000 prefixes",
+        "blocklist again (A/A), native, 100,000 prefixes", "blocklist, one source, native, 100,000 prefixes",
+        "nftables ingress, interval set, 100,000 prefixes", "iptables raw + ipset hash:net, 100,000 prefixes",
+        "blocklist, native, 10,000 /32", "xdp-filter alw_ip, native, 10,000 /32"]
+
+
+def test_quick_run_blocklist_json(quick):
+    _, stdout, _, out, *_ = quick
+    data = json.loads((out / "bench.json").read_text())
+    bl = data["blocklist"]
+    assert {n: v["prefixes"] for n, v in bl["meta"]["lists"].items()} == BL_LISTS
+    assert bl["meta"]["lists"]["10k32"]["lengths"] == [32]
+    assert bl["meta"]["lists"]["0"]["lengths"] == []
+    assert {24, 32} <= set(bl["meta"]["lists"]["100k"]["lengths"]) <= set(range(16, 33))
+    assert list(bl["load_s"]) == ["empty", "half_replaced", "unchanged"]
+    assert all(0 < v < 120 for v in bl["load_s"].values())
+    assert set(bl["setup_s"]) == set(BL_LISTS)
+
+    m = bl["micro"]
+    assert (m["loads"], m["rounds"], m["calls"], m["repeat"]) == (2, 2, 2, 65536)
+    assert list(m["cells"]) == BL_CELLS
+    assert "over_floor" not in m["cells"]["floor"]
+    for name, cell in m["cells"].items():
+        for key in ("ns", "over_floor") if name != "floor" else ("ns",):
+            s = cell[key]
+            assert s["min"] <= s["p25"] <= s["median"] <= s["p75"] <= s["max"], (name, key)
+        assert cell["ns"]["median"] > 0, name
+    assert m["aa_ns"] == round(m["cells"]["100k/listed"]["over_floor"]["median"]
+                               - m["cells"]["100k-copy/listed"]["over_floor"]["median"], 2)
+    insns = m["xlated_insns"]
+    assert set(insns) == {"floor", "xdp-filter-ip", "100k-copy"} | set(BL_LISTS)
+    assert insns["floor"] == 2
+    assert len({insns[n] for n in list(BL_LISTS) + ["100k-copy"]}) == 1  # one object, every list
+
+    lv = bl["live"]
+    assert lv["rounds"] == 3
+    assert list(lv["configs"]) == BL_CONFIGS
+    for name, c in lv["configs"].items():
+        assert 0 < c["mpps"]["min"] <= c["mpps"]["median"] <= c["mpps"]["max"], name
+        assert c["frames_per_run"] >= 10000, name
+    assert lv["configs"]["floor"]["over_floor_ns"]["max"] == 0
+    assert lv["configs"]["blocklist-100k-hot"]["sources"] == "hot"
+    assert set(lv["ratios"]) == BL_RATIOS
+    # Each ratio is the other's ns per frame over the blocklist's, per round.
+    for key, s in lv["ratios"].items():
+        mine, other = key.split("/")
+        per_round = sorted(r[other][1] / r[mine][1] for r in lv["raw_ns_per_frame"])
+        assert s["min"] == round(per_round[0], 3) and s["max"] == round(per_round[-1], 3), key
+        assert s["median"] == round(per_round[1], 3), key
+    assert set(bl["live_setup_s"]) == {"nft-set-100k", "ipset-100k", "xdp-filter-ip-10k32"}
+
+    # The blocklist's targets, each with its figure, judged against its A/A.
+    targets = data["targets"][-4:]
+    for t, peer in zip(targets, ("nft-set-100k", "ipset-100k")):
+        assert t["value"] == lv["ratios"][f"blocklist-100k/{peer}"]["median"]
+        noise = abs(t["value"] - lv["ratios"][f"blocklist-100k-copy/{peer}"]["median"])
+        margin = t["value"] - 2.0
+        assert t["status"] == ("met" if margin > noise else "MISSED" if margin < -noise else "noise"), t
+    t = targets[2]
+    cfg = lv["configs"]
+    assert t["value"] == cfg["blocklist-100k"]["rate_vs_floor"]["median"]
+    noise = abs(t["value"] - cfg["blocklist-100k-copy"]["rate_vs_floor"]["median"])
+    margin = t["value"] - 0.5
+    assert t["status"] == ("met" if margin > noise else "MISSED" if margin < -noise else "noise"), t
+    t = targets[3]
+    assert (t["value"], t["case"]) == max((v, k) for k, v in bl["load_s"].items())
+    assert t["status"] == ("met" if t["value"] <= 2.0 else "MISSED")
+    for t in targets:
+        assert f"{t['status']}: {t['text']}" in data["verdict"], t
+    assert data["meta"]["seconds_per_part"]["blocklist"] > 0
+
+
 def test_quick_run_plot_is_a_png(quick):
     _, _, _, out, *_ = quick
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -169,24 +308,42 @@ def children(pid):
     return [int(x) for x in out.split()]
 
 
-@pytest.mark.parametrize("sig,phase", [(signal.SIGINT, "per-packet"), (signal.SIGTERM, "per-packet"),
-                                       (signal.SIGINT, "live"), (signal.SIGTERM, "live")])
-def test_interrupted_bench_cleans_up(tmp_path, sig, phase):
-    """Stopped in the middle of either part, the bench removes its
-    namespaces, puts the sysctl back, leaves no pin and no process behind."""
+# (signal, the phase's line on stderr, the options that make it last, the
+# namespaces it has made by then)
+PHASES = {
+    "per-packet": (signal.SIGINT, "per-packet bench:", ["--loads", "1000"], 1),
+    "per-packet-term": (signal.SIGTERM, "per-packet bench:", ["--loads", "1000"], 1),
+    "live": (signal.SIGINT, "live bench:", ["--live-rounds", "1000"], 1 + len(CONFIGS)),
+    "live-term": (signal.SIGTERM, "live bench:", ["--live-rounds", "1000"], 1 + len(CONFIGS)),
+    # While xdp-block loads the lists into the bench's own bpffs.
+    "blocklist-lists": (signal.SIGINT, "blocklist: generating the lists", [], 1 + len(CONFIGS)),
+    "blocklist-per-packet": (signal.SIGTERM, "blocklist per-packet bench:", ["--blocklist-loads", "1000"],
+                             1 + len(CONFIGS)),
+    "blocklist-live": (signal.SIGINT, "blocklist live bench:", ["--blocklist-rounds", "1000"],
+                       1 + len(CONFIGS) + len(BL_CONFIGS)),
+}
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_interrupted_bench_cleans_up(tmp_path, phase):
+    """Stopped in the middle of any part, the bench removes its
+    namespaces, puts the sysctl back, leaves no pin, mount, directory or
+    process behind."""
+    sig, marker, longer, want = PHASES[phase]
     stats_before = STATS.read_text()
     pins_before = pins()
+    left_before = leftovers()
     err = tmp_path / "stderr"
-    longer = ["--loads", "1000"] if phase == "per-packet" else ["--live-rounds", "1000"]
     with open(err, "w") as f:
         p = subprocess.Popen(BENCH + ["--quick", "--out", str(tmp_path)] + longer,
                              stdout=subprocess.DEVNULL, stderr=f, text=True, env=paths.python_env())
     try:
-        deadline = time.monotonic() + 60
-        want = 1 if phase == "per-packet" else 1 + len(CONFIGS)
-        while f"{phase} bench:" not in err.read_text() or len(bench_namespaces(p.pid)) < want:
+        deadline = time.monotonic() + 90
+        while marker not in err.read_text() or len(bench_namespaces(p.pid)) < want or \
+                (phase == "blocklist-lists" and not any("-bpffs-" in x
+                                                        for x in leftovers() - left_before)):
             assert p.poll() is None, err.read_text()
-            assert time.monotonic() < deadline, f"the {phase} bench never started"
+            assert time.monotonic() < deadline, f"the {phase} part never started"
             time.sleep(0.05)
         time.sleep(1)
         workers = children(p.pid)
@@ -199,6 +356,7 @@ def test_interrupted_bench_cleans_up(tmp_path, sig, phase):
         assert bench_namespaces(p.pid) == []
         assert STATS.read_text() == stats_before
         assert pins() - pins_before == set()
+        assert leftovers() - left_before == set()
         assert [w for w in workers if os.path.exists(f"/proc/{w}")] == []
         assert not (tmp_path / "bench.json").exists()
     finally:
