@@ -695,8 +695,10 @@ ipxdp_load_sections()
 	local err=${IPXDP_LOAD_ERR:-/dev/null}
 	[ -d /sys/fs/bpf ] ||
 		die "$EX_DEPS" "/sys/fs/bpf is missing: is sysfs mounted?"
+	# The loads pin nothing that lasts: maps pinned by name (blocklist's) go
+	# into the throwaway bpffs, never into TC_BPF_MNT's.
 	# shellcheck disable=SC2016 # the inner script expands its own variables
-	unshare --mount --propagation private --net -- bash -c '
+	env -u TC_BPF_MNT unshare --mount --propagation private --net -- bash -c '
 		set -u
 		mount -t bpf ipxdp /sys/fs/bpf || exit 1
 		while [ $# -ge 4 ]; do

@@ -82,7 +82,7 @@ def test_blocked_source_cannot_reach_the_server(setup, mode):
     res = net.server.run([str(paths.script("xdp-attach")), "--mode", mode, net.server.dev,
                           str(paths.obj("blocklist"))], env=fs.env)
     assert res.returncode == 0, res.stderr
-    m = re.fullmatch(rf"{net.server.dev}: blocklist attached \({mode}, prog id (\d+)\)\n", res.stdout)
+    m = re.fullmatch(rf"{net.server.dev}: blocklist attached \({mode}, multi-buffer, prog id (\d+)\)\n", res.stdout)
     assert m, res.stdout
     attached = int(m.group(1))
     assert fs.pins() == ["ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals"]

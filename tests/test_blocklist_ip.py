@@ -165,7 +165,7 @@ def test_xdp_attach_under_ip_netns_exec_with_a_shared_bpffs(veth, fs):
     ids = pinned_ids(fs)
     res = netns_exec(veth, paths.script("xdp-attach"), "--mode", "generic", veth.dev, OBJECT, env=fs.env)
     assert res.returncode == 0, res.stderr
-    assert re.fullmatch(r"v0: blocklist attached \(generic, prog id \d+\)\n", res.stdout)
+    assert re.fullmatch(r"v0: blocklist attached \(generic, multi-buffer, prog id \d+\)\n", res.stdout)
     assert prog_maps(veth, veth.xdp()["prog"]["id"]) == ids == pinned_ids(fs)
 
 
@@ -221,6 +221,6 @@ def test_xdp_block_and_ip_find_the_same_bpffs_elsewhere(veth, fs):
     res = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
                          capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert re.fullmatch(r"v0: blocklist attached \(generic, prog id \d+\)\n", res.stdout)
+    assert re.fullmatch(r"v0: blocklist attached \(generic, multi-buffer, prog id \d+\)\n", res.stdout)
     assert prog_maps(veth, veth.xdp()["prog"]["id"]) == pinned_ids(fs)
     assert [e["prefix"] for e in fs.lists()["block"]] == ["198.51.100.0/24"]

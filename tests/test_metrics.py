@@ -532,7 +532,7 @@ def test_blocklist_metrics_of_the_real_object(tmp_path):
     for n, text in texts.items():
         assert blocklist_part(text) == want(n), n
         assert f'ipxdp_program_info{{interface="rcv",mode="native",object="blocklist.o",' \
-               f'section="blocklist",prog_id="{prog.id}",name="xdp_blocklist"}} 1\n' in text
+               f'section="xdp.frags",prog_id="{prog.id}",name="xdp_block_mb"}} 1\n' in text
         res = check_metrics(text)
         assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
 
