@@ -17,6 +17,15 @@
  *                   struct blocklist_rule.  IPv4 and IPv6 in one trie, told
  *                   apart by the family byte at the start of the prefix.
  *
+ *   ipxdp_v4        BPF_MAP_TYPE_ARRAY_OF_MAPS, 1 slot: the id of the IPv4
+ *                   table (below), which both lists' IPv4 entries are
+ *                   compiled into.  The tries stay the record of every
+ *                   list, and IPv6 sources are looked up in them.
+ *
+ *   the IPv4 table  BPF_MAP_TYPE_ARRAY of BLOCKLIST_V4_ENTRIES blocks of
+ *                   16 __u32 slots (struct blocklist_v4_block, 64 bytes:
+ *                   one cache line).  See "The IPv4 table" below.
+ *
  *   ipxdp_counters  BPF_MAP_TYPE_PERCPU_ARRAY, BLOCKLIST_COUNTERS slots:
  *                   key __u32 (a rule id), value struct blocklist_counter.
  *                   Both lists draw their slots from it.
@@ -68,6 +77,61 @@ struct blocklist_key {
  * entry with a higher id has no counters of its own. */
 struct blocklist_rule {
 	__u32 id;
+};
+
+/*
+ * The IPv4 table.  The kernel's LPM trie walks some 18 nodes, each a cache
+ * miss, per lookup in a list of 100,000 prefixes (docs/performance.md).
+ * For IPv4 both lists are compiled into one array instead, a lookup of at
+ * most three blocks: a decision for every /24 (the DIR-24 idea), and for
+ * the /24s that hold longer prefixes a group of address ranges.
+ *
+ *   blocks 0 .. 2^20-1     one slot per /24: block addr >> 12, slot
+ *                          (addr >> 8) & 15.  A slot is 0 (no prefix of
+ *                          /9 to /32 in this /24: the /8 slot decides), a
+ *                          decision, or BLOCKLIST_V4_GROUP | group.
+ *   BLOCKLIST_V4_TOP       16 blocks, one slot per /8: the decision of the
+ *                          prefixes of /0 to /8 (kept apart so that a /0
+ *                          is 256 slots to write, not 2^24).
+ *   BLOCKLIST_V4_GROUP0    the groups: one block of up to 16 ranges for
+ *                          a /24, or (BLOCKLIST_V4_SPLIT) 16 consecutive
+ *                          blocks, one per 16 addresses, when the /24 has
+ *                          more ranges than one block holds.
+ *
+ * A decision is 0 (not listed) or the deciding rule's id + 1, with
+ * BLOCKLIST_V4_ALLOW for an allow entry.  xdp-block works out, for every
+ * slot and range, which entry decides (the longest allow prefix, else the
+ * longest block prefix), so the program only reads.  A range is
+ * (first address's last byte << 24) | decision, in ascending order; a
+ * block's unused ranges repeat its last one.
+ */
+#define BLOCKLIST_V4_BLOCKS (1U << 20)
+#define BLOCKLIST_V4_TOP BLOCKLIST_V4_BLOCKS
+#define BLOCKLIST_V4_GROUP0 (BLOCKLIST_V4_TOP + 16)
+
+/* Group blocks.  A /24 with longer prefixes takes one (up to 7 of them),
+ * or 16; 2^20 blocks (64 MB) hold a million single addresses in as many
+ * /24s.  make BLOCKLIST_V4_GROUPS=N. */
+#ifndef BLOCKLIST_V4_GROUPS
+#define BLOCKLIST_V4_GROUPS (1U << 20)
+#endif
+#define BLOCKLIST_V4_ENTRIES (BLOCKLIST_V4_GROUP0 + BLOCKLIST_V4_GROUPS)
+
+#define BLOCKLIST_V4_ALLOW (1U << 23)
+#define BLOCKLIST_V4_ID (BLOCKLIST_V4_ALLOW - 1)    /* rule id + 1 */
+#define BLOCKLIST_V4_DECISION ((1U << 24) - 1)
+#define BLOCKLIST_V4_GROUP (1U << 31)
+#define BLOCKLIST_V4_SPLIT (1U << 30)
+#define BLOCKLIST_V4_INDEX (BLOCKLIST_V4_SPLIT - 1)
+
+/* Rule ids are unique in both lists, so below 2 * BLOCKLIST_MAX. */
+_Static_assert(2ULL * BLOCKLIST_MAX <= BLOCKLIST_V4_ID,
+	       "BLOCKLIST_MAX too large for the IPv4 table's rule ids");
+_Static_assert(BLOCKLIST_V4_GROUPS <= BLOCKLIST_V4_INDEX + 1ULL,
+	       "BLOCKLIST_V4_GROUPS too large");
+
+struct blocklist_v4_block {
+	__u32 slot[16];
 };
 
 struct blocklist_counter {

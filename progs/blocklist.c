@@ -28,8 +28,8 @@
 #include "parse.h"
 #include "blocklist.h"
 
-/* One list: an LPM trie of prefixes.  The two definitions below are also
- * the template every replacement list must match. */
+/* One list: an LPM trie of prefixes.  The definitions below are also the
+ * templates every replacement map must match. */
 struct blocklist_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, BLOCKLIST_MAX);
@@ -38,35 +38,44 @@ struct blocklist_trie {
 	__uint(map_flags, BPF_F_NO_PREALLOC); /* required for LPM tries */
 };
 
-/* The lists a freshly created outer map starts with: empty. */
-struct blocklist_trie ipxdp_blocklist SEC(".maps");
-struct blocklist_trie ipxdp_allowlist SEC(".maps");
-
-/*
- * The lists are reached through a one-slot array of maps, so that
- * `xdp-block load` can build a whole new list on the side and swap it in
- * with one update: a packet sees the old list or the new one, never a
- * half-filled one.  (clang 14 needs the .values initialiser to emit the
- * inner map's definition.)
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
+/* Both lists' IPv4 entries, compiled into one array by xdp-block
+ * (blocklist.h, "The IPv4 table"). */
+struct blocklist_v4 {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BLOCKLIST_V4_ENTRIES);
 	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct blocklist_trie);
-} ipxdp_block SEC(".maps") = {
-	.values = { [0] = &ipxdp_blocklist },
+	__type(value, struct blocklist_v4_block);
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct blocklist_trie);
-} ipxdp_allow SEC(".maps") = {
+/* What a freshly created outer map starts with: empty. */
+struct blocklist_trie ipxdp_blocklist SEC(".maps");
+struct blocklist_trie ipxdp_allowlist SEC(".maps");
+struct blocklist_v4 ipxdp_v4table SEC(".maps");
+
+/*
+ * Each is reached through a one-slot array of maps, so that `xdp-block
+ * load` can build a whole new one on the side and swap it in with one
+ * update: a packet sees the old list or the new one, never a half-filled
+ * one.  (clang 14 needs the .values initialiser to emit the inner map's
+ * definition.)
+ */
+#define ONE_SLOT_OF(inner_type)                           \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); \
+		__uint(max_entries, 1);                   \
+		__type(key, __u32);                       \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);      \
+		__array(values, inner_type);              \
+	}
+
+ONE_SLOT_OF(struct blocklist_trie) ipxdp_block SEC(".maps") = {
+	.values = { [0] = &ipxdp_blocklist },
+};
+ONE_SLOT_OF(struct blocklist_trie) ipxdp_allow SEC(".maps") = {
 	.values = { [0] = &ipxdp_allowlist },
+};
+ONE_SLOT_OF(struct blocklist_v4) ipxdp_v4 SEC(".maps") = {
+	.values = { [0] = &ipxdp_v4table },
 };
 
 /*
@@ -91,16 +100,80 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ipxdp_totals SEC(".maps");
 
-/* The longest prefix of @list that holds @key's address, or NULL. */
-static __always_inline struct blocklist_rule *
-find_rule(void *list, const struct blocklist_key *key)
+/* The map in the one slot of @outer (never NULL in practice: xdp-block and
+ * libbpf always fill it). */
+static __always_inline void *in_slot(void *outer)
 {
 	__u32 slot = 0;
-	void *trie = bpf_map_lookup_elem(list, &slot);
 
-	if (!trie) /* never: xdp-block and libbpf always fill the slot */
-		return NULL;
-	return bpf_map_lookup_elem(trie, key);
+	return bpf_map_lookup_elem(outer, &slot);
+}
+
+static __always_inline struct blocklist_v4_block *block_at(void *table, __u32 index)
+{
+	return bpf_map_lookup_elem(table, &index);
+}
+
+/* The decision for IPv4 source @addr (host byte order): 0, or the deciding
+ * rule's id + 1 | BLOCKLIST_V4_ALLOW for an allow entry.  At most three
+ * reads of one 64-byte block each; an index out of the table finds NULL. */
+static __always_inline __u32 decide_ipv4(__u32 addr)
+{
+	struct blocklist_v4_block *b;
+	void *table = in_slot(&ipxdp_v4);
+	__u32 slot, index, low, decision = 0;
+
+	if (!table)
+		return 0;
+	b = block_at(table, addr >> 12);
+	if (!b)
+		return 0;
+	slot = b->slot[(addr >> 8) & 15];
+	if (slot == 0) { /* nothing from /9 to /32 here: the /8's slot */
+		b = block_at(table, BLOCKLIST_V4_TOP + (addr >> 28));
+		return b ? b->slot[(addr >> 24) & 15] : 0;
+	}
+	if (!(slot & BLOCKLIST_V4_GROUP))
+		return slot;
+
+	/* Longer prefixes in this /24: the range that holds the last byte is
+	 * the last one that starts at or below it.  All 16 are compared, so
+	 * the loop has no branch to mispredict and one cost. */
+	index = BLOCKLIST_V4_GROUP0 + (slot & BLOCKLIST_V4_INDEX);
+	if (slot & BLOCKLIST_V4_SPLIT)
+		index += (addr >> 4) & 15;
+	b = block_at(table, index);
+	if (!b)
+		return 0;
+	low = addr & 0xff;
+#pragma unroll
+	for (int i = 0; i < 16; i++)
+		if (b->slot[i] >> 24 <= low)
+			decision = b->slot[i] & BLOCKLIST_V4_DECISION;
+	return decision;
+}
+
+/* The same decision for IPv6 source @saddr, from the tries: the longest
+ * allow prefix, else the longest block prefix. */
+static __always_inline __u32 decide_ipv6(const __u8 *saddr)
+{
+	struct blocklist_key key = {
+		.prefixlen = BLOCKLIST_FAMILY_BITS + 128,
+		.family = BLOCKLIST_FAMILY_IPV6,
+	};
+	struct blocklist_rule *rule;
+	void *trie;
+
+	__builtin_memcpy(key.addr.ip6, saddr, 16);
+	/* Allow first: an allowed source is never dropped, so an operator
+	 * cannot lock out a management network with a too-wide block. */
+	trie = in_slot(&ipxdp_allow);
+	rule = trie ? bpf_map_lookup_elem(trie, &key) : NULL;
+	if (rule)
+		return (rule->id + 1) | BLOCKLIST_V4_ALLOW;
+	trie = in_slot(&ipxdp_block);
+	rule = trie ? bpf_map_lookup_elem(trie, &key) : NULL;
+	return rule ? rule->id + 1 : 0;
 }
 
 static __always_inline void add(void *counters, __u32 slot, __u64 bytes)
@@ -116,11 +189,9 @@ static __always_inline void add(void *counters, __u32 slot, __u64 bytes)
 /* @bytes: the frame's length, as the entry point measures it (below). */
 static __always_inline int judge_source(struct xdp_md *ctx, __u64 bytes)
 {
-	struct blocklist_key key = {};
-	struct blocklist_rule *rule;
 	struct cursor c;
 	struct ip_info ip;
-	__u32 total;
+	__u32 total, decision, id;
 	int verdict;
 
 	cursor_init(&c, ctx);
@@ -137,40 +208,29 @@ static __always_inline int judge_source(struct xdp_md *ctx, __u64 bytes)
 		goto out;
 	}
 
-	/* The source address as a full-length prefix of its family.  parse.h
-	 * checked the IP header that ip.saddr points into. */
-	if (ip.version == 4) {
-		key.prefixlen = BLOCKLIST_FAMILY_BITS + 32;
-		key.family = BLOCKLIST_FAMILY_IPV4;
-		key.addr.ip4 = *(const __be32 *)ip.saddr;
-	} else {
-		key.prefixlen = BLOCKLIST_FAMILY_BITS + 128;
-		key.family = BLOCKLIST_FAMILY_IPV6;
-		__builtin_memcpy(key.addr.ip6, ip.saddr, 16);
-	}
+	/* parse.h checked the IP header that ip.saddr points into. */
+	if (ip.version == 4)
+		decision = decide_ipv4(bpf_ntohl(*(const __be32 *)ip.saddr));
+	else
+		decision = decide_ipv6(ip.saddr);
 
-	/* Allow first: an allowed source is never dropped, so an operator
-	 * cannot lock out a management network with a too-wide block. */
-	rule = find_rule(&ipxdp_allow, &key);
-	if (rule) {
+	if (!decision) {
+		verdict = XDP_PASS;
+		total = BLOCKLIST_PASSED;
+		goto out;
+	}
+	if (decision & BLOCKLIST_V4_ALLOW) {
 		verdict = XDP_PASS;
 		total = BLOCKLIST_ALLOWED;
 	} else {
-		rule = find_rule(&ipxdp_block, &key);
-		if (rule) {
-			verdict = XDP_DROP;
-			total = BLOCKLIST_BLOCKED;
-		} else {
-			verdict = XDP_PASS;
-			total = BLOCKLIST_PASSED;
-		}
+		verdict = XDP_DROP;
+		total = BLOCKLIST_BLOCKED;
 	}
-	if (rule) {
-		if (rule->id < BLOCKLIST_COUNTERS)
-			add(&ipxdp_counters, rule->id, bytes);
-		else /* an entry without counters of its own */
-			add(&ipxdp_totals, BLOCKLIST_UNCOUNTED, bytes);
-	}
+	id = (decision & BLOCKLIST_V4_ID) - 1;
+	if (id < BLOCKLIST_COUNTERS)
+		add(&ipxdp_counters, id, bytes);
+	else /* an entry without counters of its own */
+		add(&ipxdp_totals, BLOCKLIST_UNCOUNTED, bytes);
 out:
 	add(&ipxdp_totals, total, bytes);
 	return verdict;

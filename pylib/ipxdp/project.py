@@ -81,7 +81,7 @@ COUNT_FIELDS = tuple(re.findall(r"__u64 (\w+);",
 COUNT_MAP = re.search(r'^\} (\w+) SEC\("\.maps"\);', _read("progs/count.c"), re.M).group(1)
 
 _BLOCKLIST_H = _read("include/blocklist.h")
-_BLOCKLIST_MAPS = set(re.findall(r'^\}? ?(?:struct \w+ )?(\w+) SEC\("\.maps"\)', _read("progs/blocklist.c"), re.M))
+_BLOCKLIST_MAPS = set(re.findall(r'(\w+) SEC\("\.maps"\)', _read("progs/blocklist.c")))
 
 
 def _blocklist_map(name):
