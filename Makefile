@@ -7,9 +7,10 @@
 #                         which xdp-attach uses)
 #   make TX_PORT=8443 TX_MAC=02:11:22:33:44:55
 #                         build port-9090.o for another port and MAC
-#   make BLOCKLIST_MAX=N BLOCKLIST_COUNTERS=M
-#                         build blocklist.o with room for N prefixes per list
-#                         and M per-prefix counters (docs/design.md)
+#   make BLOCKLIST_MAX=N BLOCKLIST_COUNTERS=M BLOCKLIST_V4_GROUPS=G
+#                         build blocklist.o with room for N prefixes per list,
+#                         M per-prefix counters and G range groups in its
+#                         IPv4 table (docs/design.md)
 #   make check            install what the tests need, then run them (root)
 #   make deps             install build and test dependencies (Debian 12)
 #   make clean            remove build/
@@ -26,6 +27,7 @@ TX_MAC  ?= 08:00:27:dd:38:2a
 
 BLOCKLIST_MAX      ?= 2000000
 BLOCKLIST_COUNTERS ?= 262144
+BLOCKLIST_V4_GROUPS ?= 1048576
 
 BUILD    := build
 FIXTURES := $(BUILD)/fixtures
@@ -107,21 +109,28 @@ $(BUILD)/port-9090.o: $(BUILD)/port-9090.config
 
 # blocklist's capacities, the same way.  A replacement list must match the
 # object's definition, so the stamp is also what tells the tests the sizes.
-BLOCKLIST_MAX_OK := $(shell echo '$(BLOCKLIST_MAX)' | grep -Ex '[1-9][0-9]{0,9}' | awk '$$1 <= 4294967295')
+# Rule ids (below 2 * BLOCKLIST_MAX) and group numbers must fit the IPv4
+# table's slots (include/blocklist.h).
+BLOCKLIST_MAX_OK := $(shell echo '$(BLOCKLIST_MAX)' | grep -Ex '[1-9][0-9]{0,9}' | awk '$$1 <= 4194303')
 BLOCKLIST_COUNTERS_OK := $(shell echo '$(BLOCKLIST_COUNTERS)' | grep -Ex '[1-9][0-9]{0,9}' | awk '$$1 < 4294967295')
+BLOCKLIST_V4_GROUPS_OK := $(shell echo '$(BLOCKLIST_V4_GROUPS)' | grep -Ex '[1-9][0-9]{0,9}' | awk '$$1 >= 16 && $$1 <= 1073741824')
 
 $(BUILD)/blocklist.config: FORCE | $(BUILD)
 ifeq ($(BLOCKLIST_MAX_OK),)
-	$(error BLOCKLIST_MAX must be a number of prefixes from 1 to 4294967295, got '$(BLOCKLIST_MAX)')
+	$(error BLOCKLIST_MAX must be a number of prefixes from 1 to 4194303, got '$(BLOCKLIST_MAX)')
 endif
 ifeq ($(BLOCKLIST_COUNTERS_OK),)
 	$(error BLOCKLIST_COUNTERS must be a number of counters from 1 to 4294967294, got '$(BLOCKLIST_COUNTERS)')
 endif
-	$(Q)echo 'BLOCKLIST_MAX=$(BLOCKLIST_MAX) BLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS)' > $@.tmp
+ifeq ($(BLOCKLIST_V4_GROUPS_OK),)
+	$(error BLOCKLIST_V4_GROUPS must be a number of range groups from 16 to 1073741824, got '$(BLOCKLIST_V4_GROUPS)')
+endif
+	$(Q)echo 'BLOCKLIST_MAX=$(BLOCKLIST_MAX) BLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS) BLOCKLIST_V4_GROUPS=$(BLOCKLIST_V4_GROUPS)' > $@.tmp
 	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
-	@echo "  CONFIG  blocklist: BLOCKLIST_MAX=$(BLOCKLIST_MAX) BLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS)"
+	@echo "  CONFIG  blocklist: BLOCKLIST_MAX=$(BLOCKLIST_MAX) BLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS) BLOCKLIST_V4_GROUPS=$(BLOCKLIST_V4_GROUPS)"
 
-$(BUILD)/blocklist.o: BPF_CFLAGS += -DBLOCKLIST_MAX=$(BLOCKLIST_MAX)U -DBLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS)U
+$(BUILD)/blocklist.o: BPF_CFLAGS += -DBLOCKLIST_MAX=$(BLOCKLIST_MAX)U -DBLOCKLIST_COUNTERS=$(BLOCKLIST_COUNTERS)U \
+	-DBLOCKLIST_V4_GROUPS=$(BLOCKLIST_V4_GROUPS)U
 $(BUILD)/blocklist.o: $(BUILD)/blocklist.config
 
 -include $(OBJS:.o=.d) $(PROBE:.o=.d) $(FIXTURE_OBJS:.o=.d)

@@ -83,17 +83,20 @@ def objs():
 @pytest.fixture(scope="session")
 def small_blocklist(tmp_path_factory):
     """blocklist.o built with room for 8 prefixes per list and 4 counter
-    slots (make BLOCKLIST_MAX=8 BLOCKLIST_COUNTERS=4), from a copy of the
+    slots and 16 range groups in its IPv4 table (make BLOCKLIST_MAX=8
+    BLOCKLIST_COUNTERS=4 BLOCKLIST_V4_GROUPS=16), from a copy of the
     sources; its path."""
     src = tmp_path_factory.mktemp("small-blocklist")
     for d in ("progs", "include", "tests/fixtures"):
         shutil.copytree(paths.ROOT / d, src / d)
     shutil.copy(paths.ROOT / "Makefile", src)
     res = subprocess.run(["make", "--no-print-directory", "BLOCKLIST_MAX=8", "BLOCKLIST_COUNTERS=4",
+                          "BLOCKLIST_V4_GROUPS=16",
                           "build/blocklist.o"], cwd=src, capture_output=True, text=True,
                          env=dict(os.environ, MAKEFLAGS=""))
     assert res.returncode == 0, res.stderr
-    assert project.blocklist_config(src / "build") == {"BLOCKLIST_MAX": 8, "BLOCKLIST_COUNTERS": 4}
+    assert project.blocklist_config(src / "build") == {"BLOCKLIST_MAX": 8, "BLOCKLIST_COUNTERS": 4,
+                                                        "BLOCKLIST_V4_GROUPS": 16}
     return src / "build" / "blocklist.o"
 
 

@@ -85,7 +85,7 @@ def test_blocked_source_cannot_reach_the_server(setup, mode):
     m = re.fullmatch(rf"{net.server.dev}: blocklist attached \({mode}, multi-buffer, prog id (\d+)\)\n", res.stdout)
     assert m, res.stdout
     attached = int(m.group(1))
-    assert fs.pins() == ["ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals"]
+    assert fs.pins() == ["ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals", "ipxdp_v4"]
     for src in (OTHER4, BLOCKED4, OTHER6, BLOCKED6):  # nothing listed yet
         assert reachable(net, src) == (True, True), src
 

@@ -19,7 +19,7 @@ from ipxdp.netns import PrivateBpffs, namespace_with_veth
 OBJECT = paths.obj("blocklist")
 
 MODES = {"xdpdrv": 1, "xdpgeneric": 2}
-PINS = ["ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals"]
+PINS = ["ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals", "ipxdp_v4"]
 
 
 @pytest.fixture

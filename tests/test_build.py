@@ -111,8 +111,9 @@ def test_bad_tx_values_fail_clearly(src_copy, arg, message):
 def test_blocklist_capacities_at_build_time(src_copy):
     res = make(src_copy, "BLOCKLIST_MAX=1000", "BLOCKLIST_COUNTERS=64")
     assert res.returncode == 0, res.stderr
-    assert "CONFIG  blocklist: BLOCKLIST_MAX=1000 BLOCKLIST_COUNTERS=64" in res.stdout
-    assert (src_copy / "build/blocklist.config").read_text() == "BLOCKLIST_MAX=1000 BLOCKLIST_COUNTERS=64\n"
+    assert "CONFIG  blocklist: BLOCKLIST_MAX=1000 BLOCKLIST_COUNTERS=64 BLOCKLIST_V4_GROUPS=1048576" in res.stdout
+    assert (src_copy / "build/blocklist.config").read_text() == \
+        "BLOCKLIST_MAX=1000 BLOCKLIST_COUNTERS=64 BLOCKLIST_V4_GROUPS=1048576\n"
     with PrivateBpffs() as fs, fs.load_object(src_copy / "build/blocklist.o"):
         assert fs.map_info("pinned", fs.globals / "ipxdp_counters")["max_entries"] == 64
         assert fs.map_info("id", fs.slot_map_id("ipxdp_block"))["max_entries"] == 1000
@@ -121,12 +122,15 @@ def test_blocklist_capacities_at_build_time(src_copy):
     res = make(src_copy)
     assert "CLANG   build/blocklist.o" in res.stdout and "port-9090.o" not in res.stdout
     assert (src_copy / "build/blocklist.config").read_text() == \
-        "BLOCKLIST_MAX=2000000 BLOCKLIST_COUNTERS=262144\n"
+        "BLOCKLIST_MAX=2000000 BLOCKLIST_COUNTERS=262144 BLOCKLIST_V4_GROUPS=1048576\n"
 
 
 @pytest.mark.parametrize("arg, message", [
-    ("BLOCKLIST_MAX=0", "BLOCKLIST_MAX must be a number of prefixes from 1 to 4294967295, got '0'"),
-    ("BLOCKLIST_MAX=1M", "BLOCKLIST_MAX must be a number of prefixes from 1 to 4294967295, got '1M'"),
+    ("BLOCKLIST_MAX=0", "BLOCKLIST_MAX must be a number of prefixes from 1 to 4194303, got '0'"),
+    ("BLOCKLIST_MAX=1M", "BLOCKLIST_MAX must be a number of prefixes from 1 to 4194303, got '1M'"),
+    ("BLOCKLIST_MAX=4194304", "BLOCKLIST_MAX must be a number of prefixes from 1 to 4194303, got '4194304'"),
+    ("BLOCKLIST_V4_GROUPS=15",
+     "BLOCKLIST_V4_GROUPS must be a number of range groups from 16 to 1073741824, got '15'"),
     ("BLOCKLIST_COUNTERS=4294967295",
      "BLOCKLIST_COUNTERS must be a number of counters from 1 to 4294967294, got '4294967295'"),
 ])

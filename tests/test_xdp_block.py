@@ -53,6 +53,11 @@ def state(fs):
         out[name] = info["id"]  # the counters: too many slots to dump each time
         if info["type"] == "array_of_maps":
             inner = fs.slot_map_id(name)
+            if fs.map_info("id", inner)["type"] == "array":
+                # The IPv4 table: xdp-block never writes one in use, it
+                # swaps in another, so its id says it is the same.
+                out[name + "/table"] = inner
+                continue
             out[name + "/list"] = (inner, subprocess.run(["bpftool", "-j", "map", "dump", "id", str(inner)],
                                                          capture_output=True, text=True, check=True).stdout)
     return out
@@ -99,7 +104,7 @@ def test_output_of_each_command(fs):
                    check=True)
     assert res.stdout == ("block: 198.51.100.0/24 added\nblock: 10.1.2.3/32 added\n"
                           "block: 2001:db8::/32 added\nblock: ::ffff:c000:201/128 added\n")
-    assert fs.pins() == ["ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals"]
+    assert fs.pins() == ["ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals", "ipxdp_v4"]
     assert fs.block("add", "198.51.100.0/24", check=True).stdout == "block: 198.51.100.0/24 already listed\n"
     assert fs.block("add", "-a", "10.0.0.0/8", check=True).stdout == "allow: 10.0.0.0/8 added\n"
     assert fs.block("list", check=True).stdout == (
@@ -293,6 +298,26 @@ def test_more_prefixes_than_the_list_holds(fs, small):
     assert fs.block(*obj, "add", "198.51.100.1", check=True).returncode == 0
 
 
+def test_more_range_groups_than_the_ipv4_table_holds(fs, small):
+    """small has 16 range groups.  Eight /32s in one /24 make 17 ranges,
+    more than one group block holds: the /24 takes all 16 groups.  One
+    more address in another /24 needs a 17th: refused, nothing changed."""
+    obj = ["--object", str(small)]
+    crowded = "".join(f"192.0.2.{2 * i + 1}\n" for i in range(8))
+    assert fs.block(*obj, "load", "-", input=crowded, check=True).stdout == \
+        "block: changed (8 prefixes: 8 added, 0 deleted, 0 kept)\n"
+    message = ("the IPv4 table holds at most 16 groups of ranges (BLOCKLIST_V4_GROUPS), and these lists "
+               "need more: they have too many prefixes longer than /24 in distinct /24s")
+    refused(fs, [*obj, "add", "--allow", "198.51.100.1"], 2, message + " (nothing added)")
+    refused(fs, [*obj, "load", "--allow", "-"], 2, message + " (nothing loaded)", input="198.51.100.1\n")
+    # A /24 or shorter needs no group, and IPv6 is not in the table.
+    fs.block(*obj, "add", "--allow", "198.51.100.0/24", "2001:db8::1", check=True)
+    with fs.load_object(small) as prog:
+        for src, want in (("192.0.2.1", "DROP"), ("192.0.2.2", "PASS"), ("192.0.2.15", "DROP"),
+                          ("192.0.2.17", "PASS"), ("198.51.100.1", "PASS")):
+            assert bpf.verdict_name(prog.run(udp4(src))[0]) == want, src
+
+
 def test_prefixes_beyond_the_counter_slots(fs, small):
     """They block like the others, and are counted in the totals only."""
     obj = ["--object", str(small)]
@@ -381,7 +406,7 @@ def test_mounts_bpffs_where_tc_bpf_mnt_points(tmp_path):
     assert res.stdout.splitlines() == [
         "block: 192.0.2.0/24 added", "bpf_fs",
         '{"block": [{"prefix": "192.0.2.0/24", "packets": 0, "bytes": 0}], "allow": []}',
-        "ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals", f"{plain}/tc/"]
+        "ipxdp_allow", "ipxdp_block", "ipxdp_counters", "ipxdp_totals", "ipxdp_v4", f"{plain}/tc/"]
     assert list(plain.iterdir()) == []  # that mount is gone with its namespace
 
 
@@ -398,7 +423,7 @@ def test_mounts_bpffs_on_sys_fs_bpf_if_none(tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stderr == "xdp-block: mounted bpffs on /sys/fs/bpf\n"
     assert res.stdout.splitlines() == ["block: 192.0.2.0/24 added", "ipxdp_allow", "ipxdp_block",
-                                       "ipxdp_counters", "ipxdp_totals"]
+                                       "ipxdp_counters", "ipxdp_totals", "ipxdp_v4"]
 
 
 # --- pinned maps of another definition -------------------------------------------------
@@ -421,6 +446,7 @@ def test_maps_of_another_build_are_refused_then_migrated(fs, small):
         "zero)\n"
         "block: migrated (2 prefixes into a list of lpm_trie, key 24, value 4, %d entries, flags 1)\n"
         "allow: migrated (1 prefix into a list of lpm_trie, key 24, value 4, %d entries, flags 1)\n"
+        "ipv4 table: rebuilt from the lists (2 IPv4 prefixes)\n"
         % (config["BLOCKLIST_COUNTERS"], config["BLOCKLIST_MAX"], config["BLOCKLIST_MAX"]))
     assert fs.lists() == {"block": [{"prefix": p, "packets": 0, "bytes": 0}
                                     for p in ("198.51.100.0/24", "2001:db8::/32")],
@@ -430,6 +456,24 @@ def test_maps_of_another_build_are_refused_then_migrated(fs, small):
     with fs.load_object() as prog:
         assert prog.run(udp4("198.51.100.1"))[0] == 1
         assert prog.run(udp4("198.51.100.7"))[0] == 2
+
+
+def test_pins_without_an_ipv4_table_get_one_built_from_the_lists(fs):
+    """Lists pinned by a version without the IPv4 table: `ip` would add an
+    empty one and pass every IPv4 source.  migrate builds it from the lists,
+    and so does any command that changes them."""
+    fs.block("add", "198.51.100.0/24", "2001:db8::/32", check=True)
+    fs.block("add", "--allow", "198.51.100.7", check=True)
+    for fix in (["migrate"], ["add", "203.0.113.9"]):
+        os.unlink(fs.globals / "ipxdp_v4")
+        res = fs.block(*fix, check=True)
+        if fix == ["migrate"]:
+            assert res.stdout == "ipv4 table: rebuilt from the lists (2 IPv4 prefixes)\n"
+        assert "ipxdp_v4" in fs.pins()
+        with fs.load_object() as prog:
+            assert bpf.verdict_name(prog.run(udp4("198.51.100.1"))[0]) == "DROP"
+            assert bpf.verdict_name(prog.run(udp4("198.51.100.7"))[0]) == "PASS"
+            assert bpf.verdict_name(prog.run(udp4("203.0.113.9"))[0]) == ("DROP" if fix[0] == "add" else "PASS")
 
 
 def test_a_list_of_the_wrong_value_size_is_refused(fs):

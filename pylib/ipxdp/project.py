@@ -113,6 +113,7 @@ def port_9090_config(build=None):
 
 
 def blocklist_config(build=None):
-    """{"BLOCKLIST_MAX": N, "BLOCKLIST_COUNTERS": N} blocklist was built with."""
+    """{"BLOCKLIST_MAX": N, "BLOCKLIST_COUNTERS": N, "BLOCKLIST_V4_GROUPS": N}
+    blocklist was built with."""
     words = ((build or paths.build_dir()) / "blocklist.config").read_text().split()
     return {k: int(v) for k, v in (w.split("=", 1) for w in words)}
