@@ -102,8 +102,8 @@ struct blocklist_rule {
  * BLOCKLIST_V4_ALLOW for an allow entry.  xdp-block works out, for every
  * slot and range, which entry decides (the longest allow prefix, else the
  * longest block prefix), so the program only reads.  A range is
- * (first address's last byte << 24) | decision, in ascending order; a
- * block's unused ranges repeat its last one.
+ * (the last byte of its first address << 24) | decision; a group block
+ * holds them in descending order, then zeros.
  */
 #define BLOCKLIST_V4_BLOCKS (1U << 20)
 #define BLOCKLIST_V4_TOP BLOCKLIST_V4_BLOCKS

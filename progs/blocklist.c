@@ -136,9 +136,11 @@ static __always_inline __u32 decide_ipv4(__u32 addr)
 	if (!(slot & BLOCKLIST_V4_GROUP))
 		return slot;
 
-	/* Longer prefixes in this /24: the range that holds the last byte is
-	 * the last one that starts at or below it.  All 16 are compared, so
-	 * the loop has no branch to mispredict and one cost. */
+	/* Longer prefixes in this /24.  Its ranges are in descending order
+	 * of their first address, then zeros: the one that holds the last
+	 * byte is the first that starts at or below it, so walking back from
+	 * the end, the last match wins.  All 16 are compared: one cost, and
+	 * nothing to mispredict. */
 	index = BLOCKLIST_V4_GROUP0 + (slot & BLOCKLIST_V4_INDEX);
 	if (slot & BLOCKLIST_V4_SPLIT)
 		index += (addr >> 4) & 15;
@@ -147,7 +149,7 @@ static __always_inline __u32 decide_ipv4(__u32 addr)
 		return 0;
 	low = addr & 0xff;
 #pragma unroll
-	for (int i = 0; i < 16; i++)
+	for (int i = 15; i >= 0; i--)
 		if (b->slot[i] >> 24 <= low)
 			decision = b->slot[i] & BLOCKLIST_V4_DECISION;
 	return decision;

@@ -10,6 +10,7 @@ script's own view.
 
 import ipaddress
 import os
+import random
 
 import pytest
 
@@ -342,3 +343,73 @@ def test_capacities_match_the_build(obj, fs):
     inner = fs.map_info("id", fs.slot_map_id("ipxdp_block"))
     assert (inner["type"], inner["bytes_key"], inner["bytes_value"], inner["flags"], inner["max_entries"]) == \
         ("lpm_trie", 24, 4, 1, config["BLOCKLIST_MAX"])
+    table = fs.map_info("id", fs.slot_map_id("ipxdp_v4"))
+    assert (table["type"], table["bytes_key"], table["bytes_value"], table["flags"], table["max_entries"]) == \
+        ("array", 4, 64, 0, (1 << 20) + 16 + config["BLOCKLIST_V4_GROUPS"])
+
+
+def _sweep(obj, fs, reference, first, last):
+    """Every IPv4 address from @first to @last as a source, once: verdicts
+    and the per-prefix counters as @reference says."""
+    before = rules(fs)
+    tally = ref.Tally()
+    for a in range(int(ipaddress.ip_address(first)), int(ipaddress.ip_address(last)) + 1):
+        frame = udp4(str(ipaddress.IPv4Address(a)))
+        decision = reference.decide(frame)
+        assert verdict(obj, frame)[0] == decision.verdict, (ipaddress.IPv4Address(a), decision)
+        tally.add(decision, len(frame))
+    moved = {k: {f: v[f] - before.get(k, {}).get(f, 0) for f in v} for k, v in rules(fs).items()}
+    assert nonzero(moved) == tally.rules
+
+
+def _ranges(reference, net):
+    """How many runs of one deciding entry the addresses of @net make."""
+    runs, last = 0, object()
+    for a in ipaddress.ip_network(net):
+        rule = reference.decide(udp4(str(a))).rule
+        runs, last = runs + (rule != last), rule
+    return runs
+
+
+def test_ipv4_table_a_crowded_slash24(obj, lists, fs):
+    """A /24 with more ranges than one group block holds (16) is split into
+    16 blocks of 16 addresses; nested allow and block prefixes inside it
+    and around it.  Every address of it and of its neighbours."""
+    r = random.Random(20261201)
+    block = {"203.0.112.0/20", "203.0.113.128/25", "203.0.113.0/32", "203.0.113.255/32"}
+    block |= {f"203.0.113.{r.randrange(256)}/32" for _ in range(25)}
+    block |= {f"203.0.113.{4 * r.randrange(64)}/30" for _ in range(6)}
+    allow = {"203.0.113.64/27", "203.0.113.200/29", f"203.0.113.{r.randrange(256)}/32", "203.0.114.0/24"}
+    reference = lists(block=sorted(block), allow=sorted(allow))
+    assert _ranges(reference, "203.0.113.0/24") > 16
+    _sweep(obj, fs, reference, "203.0.112.250", "203.0.114.5")
+
+
+def test_ipv4_table_short_prefixes(obj, lists, fs):
+    """Prefixes of /0 to /8 live in the /8 slots, /9 to /24 in the /24
+    slots, longer ones in groups: an allow /8 inside a block /0 wins over
+    block prefixes of every length inside it, and the longest allow wins."""
+    reference = lists(block=["0.0.0.0/0", "10.0.0.0/9", "10.1.0.0/24", "10.1.1.1/32", "11.0.0.0/7"],
+                      allow=["10.0.0.0/8", "10.1.1.0/28", "12.0.0.0/6", "10.1.1.0/25"])
+    for first, last in (("9.255.255.250", "10.0.0.5"), ("10.0.255.250", "10.1.1.20"), ("10.1.1.120", "10.1.1.130"),
+                        ("10.127.255.254", "10.128.0.1"), ("11.255.255.254", "12.0.0.1"), ("15.255.255.255", "16.0.0.1"),
+                        ("255.255.255.250", "255.255.255.255"), ("0.0.0.0", "0.0.0.3")):
+        _sweep(obj, fs, reference, first, last)
+
+
+def test_every_change_swaps_in_a_new_ipv4_table(obj, lists, fs):
+    """The table in use is never written: add, del, load and flush each
+    build one and swap it in (one update, like a list)."""
+    lists()
+    seen = {fs.slot_map_id("ipxdp_v4")}
+    for args, src, want in ((["add", "198.51.100.0/24"], "198.51.100.9", "DROP"),
+                            (["add", "--allow", "198.51.100.9"], "198.51.100.9", "PASS"),
+                            (["del", "--allow", "198.51.100.9"], "198.51.100.9", "DROP"),
+                            (["flush"], "198.51.100.9", "PASS")):
+        fs.block(*args, check=True)
+        table = fs.slot_map_id("ipxdp_v4")
+        assert table not in seen, args
+        seen.add(table)
+        assert verdict(obj, udp4(src))[0] == want, args
+    fs.block("add", "2001:db8::/32", check=True)  # IPv6 only: the table is built again all the same
+    assert fs.slot_map_id("ipxdp_v4") not in seen
