@@ -106,7 +106,9 @@ IPXDP_EXIT_CODES_HELP="Exit codes:
      MTU too large for XDP, ...)
   4  conflict: a different program is attached in that mode (use
      --force), or a program is attached in another mode (detach first),
-     or it did not get the pinned maps (detached again)
+     or it did not get the pinned maps (detached again, or the copy that
+     was there put back), or the pins lack some of its maps (xdp-block
+     migrate)
   5  busy: another xdp-attach/xdp-detach held the interface for 5 s
   6  needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)
   7  a required tool is missing"
