@@ -106,7 +106,9 @@ IPXDP_EXIT_CODES_HELP="Exit codes:
      MTU too large for XDP, ...)
   4  conflict: a different program is attached in that mode (use
      --force), or a program is attached in another mode (detach first),
-     or it did not get the pinned maps (detached again)
+     or it did not get the pinned maps (detached again, or the copy that
+     was there put back), or the pins lack some of its maps (xdp-block
+     migrate)
   5  busy: another xdp-attach/xdp-detach held the interface for 5 s
   6  needs root (uid 0 with CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_BPF)
   7  a required tool is missing"
@@ -1029,6 +1031,16 @@ ipxdp_pinned_id()
 	bpftool -j map show pinned "$1" 2>/dev/null | jq -r '.id // empty' 2>/dev/null || true
 }
 
+# "map id ID", or NONE when ID is empty.
+ipxdp_map_or()
+{
+	if [ -n "$1" ]; then
+		printf 'map id %s' "$1"
+	else
+		printf '%s' "$2"
+	fi
+}
+
 # ipxdp_check_pinned_maps OBJ PROG_ID: for each map OBJ pins by name, the
 # program PROG_ID uses the map pinned under that name, as this mount
 # namespace sees the pin directory and, when this process is in a mount
@@ -1054,13 +1066,13 @@ ipxdp_check_pinned_maps()
 		[ -n "$want" ] || continue  # a map the program does not use
 		here=$(ipxdp_pinned_id "$dir/$name")
 		if [ "$here" != "$want" ]; then
-			IPXDP_MAPS_PROBLEM="its map $name (map id $want) is not the one pinned in $(ipxdp_q "$dir") (${here:+map id $here}${here:-none there})"
+			IPXDP_MAPS_PROBLEM="its map $name (map id $want) is not the one pinned in $(ipxdp_q "$dir") ($(ipxdp_map_or "$here" "none there"))"
 			return 1
 		fi
 		[ -n "$outer" ] || continue
 		there=$(ipxdp_pinned_id "/proc/$outer/root$dir/$name")
 		if [ "$there" != "$want" ]; then
-			IPXDP_MAPS_PROBLEM="its map $name (map id $want) is pinned in a bpffs of this mount namespace only, not the one outside it ($(ipxdp_q "$dir") there holds ${there:+map id $there}${there:-none}): ip netns exec gives ip a bpffs of its own; use nsenter --net=/var/run/netns/NAME instead"
+			IPXDP_MAPS_PROBLEM="its map $name (map id $want) is pinned in a bpffs of this mount namespace only, not the one outside it ($(ipxdp_q "$dir") there holds $(ipxdp_map_or "$there" none)): ip netns exec gives ip a bpffs of its own; use nsenter --net=/var/run/netns/NAME instead"
 			return 1
 		fi
 	done <<<"$names"
@@ -1085,11 +1097,48 @@ ipxdp_require_pinned_maps()
 IPXDP_PIN_CONFLICT=
 ipxdp_pin_conflict()
 {
-	local err=$1 obj=$2 path migrate='xdp-block migrate'
+	local err=$1 obj=$2 path
 	path=$(sed -n "s/^libbpf: couldn't reuse pinned map at '\(.*\)': parameter mismatch\$/\1/p" "$err" | head -n 1)
 	[ -n "$path" ] || return 1
-	if [ "$obj" != "$IPXDP_OBJDIR/blocklist.o" ]; then
-		migrate="xdp-block --object $(ipxdp_q "$obj") migrate"
+	IPXDP_PIN_CONFLICT="the map pinned as $(ipxdp_q "${path//\/\//\/}") has another definition than the object's (another build made it; ip refused to reuse it, and nothing was attached): $(ipxdp_migrate_hint "$obj") moves the lists into maps like the object's"
+}
+
+# Before ip attaches OBJ: if OBJ pins several maps by name and only some of
+# them are pinned in ipxdp_pin_dir, sets IPXDP_PIN_CONFLICT to a message
+# naming the missing ones and returns 0.  ip would reuse the pins there and
+# create the missing maps, new and empty, next to them: after an upgrade
+# that added a map, the program would use an empty one without a word.
+# None pinned (the first attach) and all pinned are fine.
+ipxdp_partial_pins()
+{
+	local obj=$1 names dir name have=0 missing=()
+	names=$(ipxdp_obj_pinned_maps "$obj")
+	dir=$(ipxdp_pin_dir)
+	while read -r name; do
+		[ -n "$name" ] || continue
+		if [ -e "$dir/$name" ]; then
+			have=$((have + 1))
+		else
+			missing+=("$name")
+		fi
+	done < <(sort <<<"$names")
+	if [ "$have" = 0 ] || [ "${#missing[@]}" = 0 ]; then
+		return 1
 	fi
-	IPXDP_PIN_CONFLICT="the map pinned as $(ipxdp_q "${path//\/\//\/}") has another definition than the object's (another build made it; ip refused to reuse it, and nothing was attached): $migrate moves the lists into maps like the object's"
+	if [ "${#missing[@]}" = 1 ]; then
+		IPXDP_PIN_CONFLICT="$(ipxdp_q "$dir") holds the object's other pinned maps but not ${missing[0]} (another build pinned them; ip would create the missing map empty next to them, so nothing was attached): $(ipxdp_migrate_hint "$obj") creates it as the object defines it"
+	else
+		IPXDP_PIN_CONFLICT="$(ipxdp_q "$dir") holds the object's other pinned maps but not $(printf '%s\n' "${missing[@]}" | paste -sd, - | sed 's/,/, /g') (another build pinned them; ip would create the missing maps empty next to them, so nothing was attached): $(ipxdp_migrate_hint "$obj") creates them as the object defines them"
+	fi
+}
+
+# The command that makes the pinned maps fit OBJ: xdp-block migrate, with
+# --object OBJ for another object than the installed blocklist.
+ipxdp_migrate_hint()
+{
+	if [ "$1" = "$IPXDP_OBJDIR/blocklist.o" ]; then
+		printf 'xdp-block migrate'
+	else
+		printf 'xdp-block --object %s migrate' "$(ipxdp_q "$1")"
+	fi
 }

@@ -3,18 +3,21 @@
 generic mode, to a veth in a throwaway namespace, with TC_BPF_MNT pointing
 at a private bpffs: the attached program uses exactly the pinned maps,
 whichever of xdp-block and `ip` came first, and the list outlives detach
-and re-attach."""
+and re-attach.  xdp-attach checks that, replaces an attached copy with maps
+of its own, and refuses pins that lack one of the object's maps."""
 
 import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 
 import pytest
 
-from ipxdp import bpf, paths
-from ipxdp.netns import PrivateBpffs, namespace_with_veth
+from ipxdp import bpf, paths, project
+from ipxdp.netns import PrivateBpffs, namespace_with_veth, wait_for
+from ipxdp.wire import ETH_P_IP, UDP, eth, ipv4, udp
 
 OBJECT = paths.obj("blocklist")
 
@@ -222,5 +225,163 @@ def test_xdp_block_and_ip_find_the_same_bpffs_elsewhere(veth, fs):
                          capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 0, res.stderr
     assert re.fullmatch(r"v0: blocklist attached \(generic, multi-buffer, prog id \d+\)\n", res.stdout)
+    assert prog_maps(veth, veth.xdp()["prog"]["id"]) == pinned_ids(fs)
+    assert [e["prefix"] for e in fs.lists()["block"]] == ["198.51.100.0/24"]
+
+
+# --- an attached copy without the pinned maps ---------------------------------------
+
+BLOCKED, OTHER = bytes([198, 51, 100, 7]), bytes([192, 0, 2, 1])
+NO_TC_BPF_MNT = {k: v for k, v in os.environ.items() if k != "TC_BPF_MNT"}
+
+
+def verdict(prog_id, src):
+    """What the program with id @prog_id (the attached one) does with a UDP
+    frame from @src, through BPF_PROG_TEST_RUN."""
+    fd = bpf.prog_fd_by_id(prog_id)
+    try:
+        return bpf.test_run(fd, eth(ETH_P_IP) + ipv4(UDP, udp(53), src=src))[0]
+    finally:
+        os.close(fd)
+
+
+def gone(prog_id):
+    return subprocess.run(["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True).returncode != 0
+
+
+@pytest.mark.parametrize("mode,sec", [("xdpgeneric", "blocklist"), ("xdpdrv", "xdp.frags")])
+def test_an_attached_copy_without_the_pins_is_replaced(veth, fs, mode, sec):
+    """blocklist attached under ip netns exec runs with maps of its own.
+    xdp-attach, asked again, does not take it for "already attached" (in
+    its plain section or in xdp.frags): it replaces it atomically, in the
+    same mode, with xdp.frags on the pinned maps, and says so; the list is
+    then the one xdp-block fills."""
+    fs.block("add", "198.51.100.0/24", check=True)
+    ids = pinned_ids(fs)
+    before = host_pins()
+    res = netns_exec(veth, "ip", "link", "set", "dev", veth.dev, mode, "obj", OBJECT, "sec", sec,
+                     env=NO_TC_BPF_MNT)
+    assert res.returncode == 0, res.stderr
+    (old,) = veth.attached()
+    own = prog_maps(veth, old.id)
+    assert own.isdisjoint(ids)  # maps of its own: it blocks nothing
+    assert verdict(old.id, BLOCKED) == bpf.XDP_PASS
+    m = MODES[mode]
+    mode_name = {1: "native", 2: "generic"}[m]
+    res = veth.run([paths.script("xdp-attach"), "--mode", mode_name, veth.dev, OBJECT], env=fs.env)
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    got = re.fullmatch(
+        rf"v0: blocklist re-attached \({mode_name}, multi-buffer, prog id (\d+)\): the attached copy, "
+        rf"prog id {old.id}, did not use the pinned maps \(its map (ipxdp_\w+) \(map id (\d+)\) is not "
+        rf"the one pinned in {re.escape(str(fs.globals))} \(map id (\d+)\)\)\n", res.stdout)
+    assert got, res.stdout
+    new, name, theirs, pinned = int(got[1]), got[2], int(got[3]), int(got[4])
+    assert theirs in own and pinned == fs.map_info("pinned", fs.globals / name)["id"]
+    assert [(a.mode, a.id, a.name) for a in veth.attached()] == [(mode_name, new, "xdp_block_mb")]
+    assert prog_maps(veth, new) == ids == pinned_ids(fs)
+    # It drops what the list blocks, and counts it in the pinned totals.
+    blocked = fs.stats()["blocked"]["packets"]
+    assert verdict(new, BLOCKED) == bpf.XDP_DROP
+    assert verdict(new, OTHER) == bpf.XDP_PASS
+    assert fs.stats()["blocked"]["packets"] == blocked + 1
+    assert wait_for(lambda: gone(old.id)), "the old copy is still loaded"
+    # Now it is the one: asked again, nothing changes.
+    res = veth.run([paths.script("xdp-attach"), "--mode", mode_name, veth.dev, OBJECT], env=fs.env)
+    assert (res.returncode, res.stdout, res.stderr) == (
+        0, f"v0: blocklist already attached ({mode_name}, multi-buffer, prog id {new})\n", "")
+    assert host_pins() == before
+
+
+def test_an_attached_copy_that_ip_cannot_replace_stays(veth, fs, small_blocklist):
+    """The pins are of another build: ip refuses to replace the copy with
+    maps of its own, which stays attached; xdp-attach says both in one line."""
+    fs.block("--object", str(small_blocklist), "add", "198.51.100.0/24", check=True)
+    ids = pinned_ids(fs)
+    res = netns_exec(veth, "ip", "link", "set", "dev", veth.dev, "xdpgeneric", "obj", OBJECT, "sec", "blocklist",
+                     env=NO_TC_BPF_MNT)
+    assert res.returncode == 0, res.stderr
+    attached = veth.attached()
+    res = veth.run([paths.script("xdp-attach"), "--mode", "generic", veth.dev, OBJECT], env=fs.env)
+    assert (res.returncode, res.stdout) == (4, ""), res.stderr
+    (old,) = attached
+    assert re.fullmatch(
+        rf"xdp-attach: v0: blocklist \(prog id {old.id}\) does not use the pinned maps \(its map ipxdp_\w+ "
+        rf"\(map id \d+\) is not the one pinned in {re.escape(str(fs.globals))} \(map id \d+\)\), and ip could "
+        rf"not replace it: the map pinned as {re.escape(str(fs.root))}/xdp/globals/ipxdp_\w+ has another "
+        r"definition than the object's \(another build made it; ip refused to reuse it, and nothing was "
+        r"attached\): xdp-block migrate moves the lists into maps like the object's "
+        rf"\(prog id {old.id} is attached, as before\)\n", res.stderr), res.stderr
+    assert veth.attached() == attached
+    assert pinned_ids(fs) == ids
+
+
+def test_a_new_copy_without_the_pins_puts_the_old_one_back(veth, fs):
+    """xdp-attach in a mount namespace with a bpffs of its own over
+    TC_BPF_MNT, blocklist attached properly from outside: seen from
+    inside, the attached program does not use the pins, and neither does
+    the copy ip makes there.  The old program is put back, by id, and the
+    interface is as before."""
+    fs.block("add", "198.51.100.0/24", check=True)
+    res = veth.run([paths.script("xdp-attach"), "--mode", "generic", veth.dev, OBJECT], env=fs.env)
+    assert res.returncode == 0, res.stderr
+    attached = veth.attached()
+    (old,) = attached
+    ids = pinned_ids(fs)
+    script = (f'mount -t bpf bpf "$TC_BPF_MNT" && exec nsenter --net={veth.path} -- '
+              f'{paths.script("xdp-attach")} --mode generic {veth.dev} {OBJECT}')
+    res = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
+                         capture_output=True, text=True, env=fs.env, timeout=60)
+    assert (res.returncode, res.stdout) == (4, ""), res.stderr
+    got = re.fullmatch(
+        rf"xdp-attach: v0: blocklist \(prog id {old.id}\) does not use the pinned maps \(its map ipxdp_\w+ "
+        rf"\(map id \d+\) is not the one pinned in {re.escape(str(fs.globals))} \(none there\)\), and a new "
+        r"copy \(prog id (\d+)\) did not get them either: its map ipxdp_\w+ \(map id \d+\) is pinned in a "
+        r"bpffs of this mount namespace only, not the one outside it \([^()]+ there holds map id \d+\): ip "
+        r"netns exec gives ip a bpffs of its own; use nsenter --net=/var/run/netns/NAME instead "
+        rf"\(prog id {old.id} is attached, as before\)\n", res.stderr)
+    assert got, res.stderr
+    assert veth.attached() == attached
+    assert prog_maps(veth, old.id) == ids == pinned_ids(fs)
+    assert wait_for(lambda: gone(int(got[1]))), "the new copy is still loaded"
+    assert verdict(old.id, BLOCKED) == bpf.XDP_DROP
+
+
+# --- pins of a build with fewer maps ------------------------------------------------
+
+def test_partial_pins_are_refused_until_migrated(veth, fs, tmp_path):
+    """The pins lack a map the object pins (a build before it was added):
+    ip would create it, empty, next to the lists.  xdp-attach refuses
+    before ip runs, whatever the mode, and names the command that creates
+    it; after it, the attach takes every pin and the list."""
+    fs.block("add", "198.51.100.0/24", check=True)
+    (fs.globals / "ipxdp_totals").unlink()
+    ids = {name: fs.map_info("pinned", fs.globals / name)["id"] for name in fs.pins()}
+    want = (f"xdp-attach: v0: {fs.globals} holds the object's other pinned maps but not ipxdp_totals "
+            "(another build pinned them; ip would create the missing map empty next to them, so nothing "
+            "was attached): xdp-block migrate creates it as the object defines it\n")
+    for mode in ([], ["--mode", "generic"], ["--mode", "native"]):
+        res = veth.run([paths.script("xdp-attach"), *mode, veth.dev, OBJECT], env=fs.env)
+        assert (res.returncode, res.stdout, res.stderr) == (4, "", want)
+        assert veth.xdp() is None
+        assert {name: fs.map_info("pinned", fs.globals / name)["id"] for name in fs.pins()} == ids
+    # Two missing, another object: the same, in the plural, with --object.
+    (fs.globals / "ipxdp_counters").unlink()
+    copy = tmp_path / "blocklist-copy.o"
+    shutil.copy(OBJECT, copy)
+    res = veth.run([paths.script("xdp-attach"), "--mode", "generic", veth.dev, copy], env=fs.env)
+    assert (res.returncode, res.stdout) == (4, "")
+    assert res.stderr == (
+        f"xdp-attach: v0: {fs.globals} holds the object's other pinned maps but not ipxdp_counters, "
+        "ipxdp_totals (another build pinned them; ip would create the missing maps empty next to them, so "
+        f"nothing was attached): xdp-block --object {copy} migrate creates them as the object "
+        "defines them\n")
+    assert veth.xdp() is None and fs.pins() == ["ipxdp_allow", "ipxdp_block"]
+    res = fs.block("migrate", check=True)
+    assert re.fullmatch(r"ipxdp_counters: created \(percpu_array, key 4, value 16, \d+ entries, flags 0\)\n"
+                        rf"ipxdp_totals: created \(percpu_array, key 4, value 16, "
+                        rf"{len(project.BLOCKLIST_TOTALS)} entries, flags 0\)\n", res.stdout), res.stdout
+    assert fs.pins() == PINS
+    res = veth.run([paths.script("xdp-attach"), "--mode", "generic", veth.dev, OBJECT], env=fs.env)
+    assert res.returncode == 0 and res.stdout.startswith("v0: blocklist attached (generic, "), res.stderr
     assert prog_maps(veth, veth.xdp()["prog"]["id"]) == pinned_ids(fs)
     assert [e["prefix"] for e in fs.lists()["block"]] == ["198.51.100.0/24"]

@@ -22,6 +22,7 @@ gives one).  Also:
                         blocklist's totals per verdict, its per-rule counters
     map_fd_by_id(id)    a map of the kernel's by its id (e.g. the one of a
                         program attached with ip); the caller closes the fd
+    prog_fd_by_id(id)   a program by its id, likewise
     prog_info(fd)       the kernel's struct bpf_prog_info
     hold(fd, dev)       attach through a BPF link (closing the fd detaches)
     update_link(link, fd)
@@ -139,6 +140,7 @@ for _name, _res, _args in [
     ("bpf_link_update", ctypes.c_int, [ctypes.c_int, ctypes.c_int, _vp]),
     ("libbpf_num_possible_cpus", ctypes.c_int, []),
     ("bpf_map_get_fd_by_id", ctypes.c_int, [ctypes.c_uint32]),
+    ("bpf_prog_get_fd_by_id", ctypes.c_int, [ctypes.c_uint32]),
 ]:
     _fn = getattr(libbpf, _name)
     _fn.restype, _fn.argtypes = _res, _args
@@ -354,6 +356,12 @@ def map_fd_by_id(map_id):
     """A new fd for the map with id @map_id (ids are the same in every
     network namespace); close it with os.close()."""
     return check(libbpf.bpf_map_get_fd_by_id(map_id), f"map id {map_id}")
+
+
+def prog_fd_by_id(prog_id):
+    """A new fd for the program with id @prog_id (one attached by ip, say:
+    test_run() runs it with the maps it uses); close it with os.close()."""
+    return check(libbpf.bpf_prog_get_fd_by_id(prog_id), f"prog id {prog_id}")
 
 
 def prog_info(prog_fd):
