@@ -375,7 +375,7 @@ def test_partial_pins_are_refused_until_migrated(veth, fs, tmp_path):
         "ipxdp_totals (another build pinned them; ip would create the missing maps empty next to them, so "
         f"nothing was attached): xdp-block --object {copy} migrate creates them as the object "
         "defines them\n")
-    assert veth.xdp() is None and fs.pins() == ["ipxdp_allow", "ipxdp_block"]
+    assert veth.xdp() is None and fs.pins() == ["ipxdp_allow", "ipxdp_block", "ipxdp_v4"]
     res = fs.block("migrate", check=True)
     assert re.fullmatch(r"ipxdp_counters: created \(percpu_array, key 4, value 16, \d+ entries, flags 0\)\n"
                         rf"ipxdp_totals: created \(percpu_array, key 4, value 16, "
