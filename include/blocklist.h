@@ -83,8 +83,10 @@ struct blocklist_rule {
  * The IPv4 table.  The kernel's LPM trie walks some 18 nodes, each a cache
  * miss, per lookup in a list of 100,000 prefixes (docs/performance.md).
  * For IPv4 both lists are compiled into one array instead, a lookup of at
- * most three blocks: a decision for every /24 (the DIR-24 idea), and for
- * the /24s that hold longer prefixes a group of address ranges.
+ * most four blocks: a decision for every /24 (the DIR-24 idea), and for
+ * the /24s that hold longer prefixes a group of address ranges; a bitmap
+ * of the /16s that hold anything keeps the sources elsewhere (most, with a
+ * short list) off the large part of the table.
  *
  *   blocks 0 .. 2^20-1     one slot per /24: block addr >> 12, slot
  *                          (addr >> 8) & 15.  A slot is 0 (no prefix of
@@ -93,6 +95,10 @@ struct blocklist_rule {
  *   BLOCKLIST_V4_TOP       16 blocks, one slot per /8: the decision of the
  *                          prefixes of /0 to /8 (kept apart so that a /0
  *                          is 256 slots to write, not 2^24).
+ *   BLOCKLIST_V4_USED      128 blocks, one bit per /16: set when a slot of
+ *                          one of its /24s is not 0.  Bit h (the /16's
+ *                          number) is bit h & 31 of slot (h >> 5) & 15 of
+ *                          block BLOCKLIST_V4_USED + (h >> 9).
  *   BLOCKLIST_V4_GROUP0    the groups: one block of up to 16 ranges for
  *                          a /24, or (BLOCKLIST_V4_SPLIT) 16 consecutive
  *                          blocks, one per 16 addresses, when the /24 has
@@ -107,7 +113,8 @@ struct blocklist_rule {
  */
 #define BLOCKLIST_V4_BLOCKS (1U << 20)
 #define BLOCKLIST_V4_TOP BLOCKLIST_V4_BLOCKS
-#define BLOCKLIST_V4_GROUP0 (BLOCKLIST_V4_TOP + 16)
+#define BLOCKLIST_V4_USED (BLOCKLIST_V4_TOP + 16)
+#define BLOCKLIST_V4_GROUP0 (BLOCKLIST_V4_USED + 128)
 
 /* Group blocks.  A /24 with longer prefixes takes one (up to 7 of them),
  * or 16; 2^20 blocks (64 MB) hold a million single addresses in as many

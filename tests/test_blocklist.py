@@ -345,7 +345,7 @@ def test_capacities_match_the_build(obj, fs):
         ("lpm_trie", 24, 4, 1, config["BLOCKLIST_MAX"])
     table = fs.map_info("id", fs.slot_map_id("ipxdp_v4"))
     assert (table["type"], table["bytes_key"], table["bytes_value"], table["flags"], table["max_entries"]) == \
-        ("array", 4, 64, 0, (1 << 20) + 16 + config["BLOCKLIST_V4_GROUPS"])
+        ("array", 4, 64, 0, (1 << 20) + 16 + 128 + config["BLOCKLIST_V4_GROUPS"])
 
 
 def _sweep(obj, fs, reference, first, last):
