@@ -45,8 +45,8 @@ IPXDP_MAN8DIR := $(PREFIX)/share/man/man8
 IPXDP_DOCDIR  := $(PREFIX)/share/doc/ipxdp
 IPXDP_CONFDIR := $(if $(filter /usr /usr/local,$(PREFIX)),/etc/ipxdp,$(PREFIX)/etc/ipxdp)
 
-IPXDP_SCRIPTS   := xdp-attach xdp-detach xdp-status xdp-stats xdp-block
-IPXDP_MANPAGES  := $(IPXDP_SCRIPTS:%=%.8)
+IPXDP_SCRIPT_NAMES   := xdp-attach xdp-detach xdp-status xdp-stats xdp-block
+IPXDP_MANPAGES  := $(IPXDP_SCRIPT_NAMES:%=%.8)
 IPXDP_UNITS     := xdp-attach@.service ipxdp-blocklist.service ipxdp-metrics.service ipxdp-metrics.timer
 IPXDP_LISTS     := blocklist.txt allow.txt
 IPXDP_DOCS      := $(wildcard README.md) $(sort $(wildcard docs/*.md))
@@ -54,7 +54,7 @@ IPXDP_EXAMPLES  := systemd/eth0.conf
 
 # Every file install writes, relative to DESTDIR.
 IPXDP_INSTALLED := \
-	$(IPXDP_SCRIPTS:%=$(IPXDP_SBINDIR)/%) \
+	$(IPXDP_SCRIPT_NAMES:%=$(IPXDP_SBINDIR)/%) \
 	$(IPXDP_LIBDIR)/xdp-lib.sh \
 	$(IPXDP_LIBDIR)/$(notdir $(PROBE)) \
 	$(OBJS:$(BUILD)/%=$(IPXDP_OBJDIR)/%) \
@@ -103,7 +103,7 @@ install: install-check-prefix $(OBJS) $(PROBE)
 		'$(DESTDIR)$(IPXDP_OBJDIR)' '$(DESTDIR)$(IPXDP_UNITDIR)' \
 		'$(DESTDIR)$(IPXDP_MAN8DIR)' '$(DESTDIR)$(IPXDP_DOCDIR)/examples'
 	$(Q)set -e; $(IPXDP_SUBST_MARKER); \
-	for s in $(IPXDP_SCRIPTS); do \
+	for s in $(IPXDP_SCRIPT_NAMES); do \
 		ipxdp_subst_marker "scripts/$$s" '$(DESTDIR)$(IPXDP_SBINDIR)'/"$$s" \
 			@IPXDP_LIBDIR@ 'IPXDP_LIBDIR=$(IPXDP_LIBDIR)' 0755; \
 	done; \
