@@ -391,7 +391,7 @@ def main(argv=None):
         f.write("\n".join(text) + "\n")
     title = (f"ipxdp bench, {meta['cpu_model']}, {meta['cpus']} CPUs, Linux {meta['kernel']}"
              + (" (QUICK: not judged)" if args.quick else ""))
-    report.plot(os.path.join(args.out, "bench.png"), micro, lv, PROGRAMS, title)
+    report.plot(os.path.join(args.out, "bench.png"), micro, lv, PROGRAMS, title, bl)
     log(f"wrote {args.out}/bench.json, bench.txt, bench.png in {elapsed:.0f} s")
     return 0
 

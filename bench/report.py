@@ -283,14 +283,18 @@ def live_table(lv, cpu):
 
 # --- plot ------------------------------------------------------------------
 
-def plot(path, micro, live, programs, title):
+def plot(path, micro, live, programs, title, blocklist=None):
     """Cost over floor vs VLAN tags and vs extension headers; frames per
-    second of each live configuration, with the live target."""
+    second of each live configuration, with the live target; with
+    @blocklist (its part of bench.json), its cost over floor vs the list's
+    size and its live configurations next to the peers'."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (2 if micro else 0) + (1 if live else 0)
+    bl_micro = (blocklist or {}).get("micro")
+    bl_live = (blocklist or {}).get("live")
+    panels = (2 if micro else 0) + (1 if live else 0) + (1 if bl_micro else 0) + (1 if bl_live else 0)
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2), squeeze=False)
     axes = list(axes[0])
     if micro:
@@ -330,6 +334,45 @@ def plot(path, micro, live, programs, title):
         x = LIVE_MIN_RATE_VS_FLOOR * live["configs"]["floor"]["mpps"]["median"]
         ax.axvline(x, color="#c0504d", linestyle="--", linewidth=1)
         ax.text(x, len(names) - 0.4, f" {LIVE_MIN_RATE_VS_FLOOR}x floor", color="#c0504d", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    if bl_micro:
+        ax = axes.pop(0)
+        cells = bl_micro["cells"]
+        sizes = [n for n in ("0", "1k", "100k", "1M") if any(k.startswith(n + "/") for k in cells)]
+        for sources, style in (("listed", "o-"), ("unlisted", "s--"), ("hot", "^:")):
+            pts = [(i, cells[f"{n}/{sources}"]["over_floor"]) for i, n in enumerate(sizes)
+                   if f"{n}/{sources}" in cells]
+            if pts:
+                ax.errorbar([i for i, _ in pts], [c["median"] for _, c in pts],
+                            yerr=[[c["median"] - c["p25"] for _, c in pts], [c["p75"] - c["median"] for _, c in pts]],
+                            fmt=style, capsize=3, label=f"blocklist, {sources}")
+        ax.set_xticks(range(len(sizes)))
+        ax.set_xticklabels(sizes)
+        ax.set_xlabel("IPv4 prefixes in the list (spread sources)")
+        ax.set_ylabel("ns per packet over floor")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if bl_live:
+        ax = axes.pop(0)
+        names = list(bl_live["configs"])
+        med = [bl_live["configs"][n]["mpps"]["median"] for n in names]
+        lo = [m - bl_live["configs"][n]["mpps"]["min"] for m, n in zip(med, names)]
+        hi = [bl_live["configs"][n]["mpps"]["max"] - m for m, n in zip(med, names)]
+        colors = [("#888888" if n == "floor" else "#2a7ab9" if n.startswith("blocklist") else
+                   "#5a9e4b" if n.startswith("xdp-filter") else "#d9822b" if n.startswith("nft") else "#c0504d")
+                  for n in names]
+        ax.barh(range(len(names)), med, xerr=[lo, hi], capsize=3, color=colors)
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("Mpps dropped, blocklist and peers (min-max)")
+        for i, m in enumerate(med):
+            ax.text(0.05, i, f"{m:.2f}", va="center", fontsize=8, color="white")
+        if "floor" in bl_live["configs"]:
+            x = 0.5 * bl_live["configs"]["floor"]["mpps"]["median"]
+            ax.axvline(x, color="#c0504d", linestyle="--", linewidth=1)
+            ax.text(x, len(names) - 0.4, " 0.5x floor", color="#c0504d", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
