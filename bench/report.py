@@ -283,6 +283,27 @@ def live_table(lv, cpu):
 
 # --- plot ------------------------------------------------------------------
 
+def _live_bars(ax, configs, color, xlabel, floor_share):
+    """One bar per live configuration (median Mpps, min-max), in order, and
+    a line at @floor_share of the floor's median."""
+    names = list(configs)
+    med = [configs[n]["mpps"]["median"] for n in names]
+    lo = [m - configs[n]["mpps"]["min"] for m, n in zip(med, names)]
+    hi = [configs[n]["mpps"]["max"] - m for m, n in zip(med, names)]
+    ax.barh(range(len(names)), med, xerr=[lo, hi], capsize=3, color=[color(n) for n in names])
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    for i, m in enumerate(med):
+        ax.text(0.05, i, f"{m:.2f}", va="center", fontsize=8, color="white")
+    if "floor" in configs:
+        x = floor_share * configs["floor"]["mpps"]["median"]
+        ax.axvline(x, color="#c0504d", linestyle="--", linewidth=1)
+        ax.text(x, len(names) - 0.4, f" {floor_share}x floor", color="#c0504d", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+
+
 def plot(path, micro, live, programs, title, blocklist=None):
     """Cost over floor vs VLAN tags and vs extension headers; frames per
     second of each live configuration, with the live target; with
@@ -315,26 +336,11 @@ def plot(path, micro, live, programs, title, blocklist=None):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
     if live:
-        ax = axes.pop(0)
-        names = list(live["configs"])
-        med = [live["configs"][n]["mpps"]["median"] for n in names]
-        lo = [m - live["configs"][n]["mpps"]["min"] for m, n in zip(med, names)]
-        hi = [live["configs"][n]["mpps"]["max"] - m for m, n in zip(med, names)]
         colors = {"floor": "#888888", "drop-tcp-native": "#2a7ab9", "drop-tcp-native-copy": "#5b95c6",
                   "xdp-filter-native": "#5a9e4b", "drop-tcp-generic": "#7fb2dc", "nft-ingress": "#d9822b",
                   "nft-prerouting": "#e3a96b", "iptables-raw": "#c0504d"}
-        ax.barh(range(len(names)), med, xerr=[lo, hi], capsize=3,
-                color=[colors.get(n, "#999999") for n in names])
-        ax.set_yticks(range(len(names)))
-        ax.set_yticklabels(names, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlabel("Mpps dropped, generator included (min-max)")
-        for i, m in enumerate(med):
-            ax.text(0.05, i, f"{m:.2f}", va="center", fontsize=8, color="white")
-        x = LIVE_MIN_RATE_VS_FLOOR * live["configs"]["floor"]["mpps"]["median"]
-        ax.axvline(x, color="#c0504d", linestyle="--", linewidth=1)
-        ax.text(x, len(names) - 0.4, f" {LIVE_MIN_RATE_VS_FLOOR}x floor", color="#c0504d", fontsize=8)
-        ax.grid(axis="x", alpha=0.3)
+        _live_bars(axes.pop(0), live["configs"], lambda n: colors.get(n, "#999999"),
+                   "Mpps dropped, generator included (min-max)", LIVE_MIN_RATE_VS_FLOOR)
     if bl_micro:
         ax = axes.pop(0)
         cells = bl_micro["cells"]
@@ -354,26 +360,13 @@ def plot(path, micro, live, programs, title, blocklist=None):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if bl_live:
-        ax = axes.pop(0)
-        names = list(bl_live["configs"])
-        med = [bl_live["configs"][n]["mpps"]["median"] for n in names]
-        lo = [m - bl_live["configs"][n]["mpps"]["min"] for m, n in zip(med, names)]
-        hi = [bl_live["configs"][n]["mpps"]["max"] - m for m, n in zip(med, names)]
-        colors = [("#888888" if n == "floor" else "#2a7ab9" if n.startswith("blocklist") else
-                   "#5a9e4b" if n.startswith("xdp-filter") else "#d9822b" if n.startswith("nft") else "#c0504d")
-                  for n in names]
-        ax.barh(range(len(names)), med, xerr=[lo, hi], capsize=3, color=colors)
-        ax.set_yticks(range(len(names)))
-        ax.set_yticklabels(names, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlabel("Mpps dropped, blocklist and peers (min-max)")
-        for i, m in enumerate(med):
-            ax.text(0.05, i, f"{m:.2f}", va="center", fontsize=8, color="white")
-        if "floor" in bl_live["configs"]:
-            x = 0.5 * bl_live["configs"]["floor"]["mpps"]["median"]
-            ax.axvline(x, color="#c0504d", linestyle="--", linewidth=1)
-            ax.text(x, len(names) - 0.4, " 0.5x floor", color="#c0504d", fontsize=8)
-        ax.grid(axis="x", alpha=0.3)
+        def color(n):
+            for prefix, c in (("floor", "#888888"), ("blocklist", "#2a7ab9"), ("xdp-filter", "#5a9e4b"),
+                              ("nft", "#d9822b")):
+                if n.startswith(prefix):
+                    return c
+            return "#c0504d"
+        _live_bars(axes.pop(0), bl_live["configs"], color, "Mpps dropped, blocklist and peers (min-max)", 0.5)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
